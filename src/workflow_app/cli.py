@@ -1,0 +1,89 @@
+"""``flask --app workflow_app ...`` commands: setup, deploy, timers, serve, demo-data."""
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from flask_migrate import upgrade
+from sqlalchemy import select
+
+from workflow_app.extensions import db
+from workflow_app.persistence.models import ProcessInstance
+from workflow_app.services import deployments, timers
+from workflow_app.services.demo import create_demo_data
+from workflow_app.services.errors import DeploymentFailed
+
+timers_cli = AppGroup("timers", help="Fire due timers (deadlines, reminders).")
+
+
+def deploy_repository_diagrams(actor: str = "system (start-up)") -> list:
+    results = deployments.deploy_directories(current_app.config["BPMN_DIR"], current_app.config["DMN_DIR"],
+                                             actor=actor)
+    db.session.commit()
+    return results
+
+
+@click.command("deploy")
+@click.option("--comment", default="", help="Why this version is deployed.")
+def deploy_command(comment: str) -> None:
+    """Validate and deploy every diagram in bpmn/ (with the DMN files in dmn/ it uses)."""
+    try:
+        results = deployments.deploy_directories(current_app.config["BPMN_DIR"], current_app.config["DMN_DIR"],
+                                                 actor="flask deploy", comment=comment)
+        db.session.commit()
+    except DeploymentFailed as exc:
+        raise click.ClickException(exc.message) from None
+    for result in results:
+        d = result.deployment
+        state = "deployed" if result.created else "unchanged"
+        click.echo(f"{d.protocol_key}: version {d.version} {state}")
+
+
+@click.command("setup")
+@click.option("--demo/--no-demo", default=True, help="Create demo escalations when the database is empty.")
+def setup_command(demo: bool) -> None:
+    """Create or upgrade the database, deploy the repository's diagrams and add demo data."""
+    upgrade(directory=current_app.extensions["migrate"].directory)
+    try:
+        for result in deploy_repository_diagrams():
+            d = result.deployment
+            click.echo(f"{d.protocol_key}: version {d.version} {'deployed' if result.created else 'unchanged'}")
+    except DeploymentFailed as exc:
+        raise click.ClickException(exc.message) from None
+    if demo and db.session.scalar(select(ProcessInstance.id).limit(1)) is None:
+        created = create_demo_data()
+        click.echo(f"demo data: {len(created)} escalations created")
+
+
+@click.command("demo-data")
+def demo_data_command() -> None:
+    """Add demo escalations at several stages (for trying the app)."""
+    created = create_demo_data()
+    click.echo(f"demo data: {len(created)} escalations created")
+
+
+@timers_cli.command("run-once")
+@click.option("--limit", default=500, show_default=True, help="At most this many instances per run.")
+def timers_run_once(limit: int) -> None:
+    """Fire every timer that is due now, then exit (for cron)."""
+    result = timers.run_once(limit=limit)
+    click.echo(f"fired timers on {len(result.fired)} instance(s); {len(result.skipped)} skipped")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True)
+def serve_command(host: str, port: int) -> None:
+    """Serve the app with the background timer sweep (development / single machine)."""
+    app = current_app._get_current_object()
+    interval = app.config["TIMER_SWEEP_SECONDS"]
+    if interval > 0:
+        timers.start_background_loop(app, interval)
+        click.echo(f"timer sweep every {interval:g}s")
+    app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+def register_cli(app: Flask) -> None:
+    for command in (deploy_command, setup_command, demo_data_command, serve_command):
+        app.cli.add_command(command)
+    app.cli.add_command(timers_cli)

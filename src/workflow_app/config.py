@@ -1,0 +1,39 @@
+"""Configuration from environment variables (with defaults that run a fresh clone on SQLite)."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(v.strip() for v in (value or "").split(",") if v.strip())
+
+
+def from_environment(instance_path: Path) -> dict:
+    default_db = f"sqlite:///{instance_path / 'workflow_app.db'}"
+    return {
+        "SECRET_KEY": os.environ.get("WORKFLOW_SECRET_KEY") or _development_secret(instance_path),
+        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
+        "BPMN_DIR": Path(os.environ.get("WORKFLOW_BPMN_DIR", PROJECT_ROOT / "bpmn")),
+        "DMN_DIR": Path(os.environ.get("WORKFLOW_DMN_DIR", PROJECT_ROOT / "dmn")),
+        # Seconds between timer sweeps in the served app (0 turns the background loop off).
+        "TIMER_SWEEP_SECONDS": float(os.environ.get("WORKFLOW_TIMER_SWEEP_SECONDS", "30")),
+        # Extra non-working days for every calendar, e.g. "2026-12-24,2026-12-31".
+        "CALENDAR_CLOSURES": _csv(os.environ.get("WORKFLOW_CALENDAR_CLOSURES")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+    }
+
+
+def _development_secret(instance_path: Path) -> str:
+    """A per-installation random key kept in the instance folder, so sessions survive restarts."""
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    key_file.write_text(key)
+    return key

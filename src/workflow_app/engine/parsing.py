@@ -1,0 +1,209 @@
+"""Turn a protocol's BPMN and DMN files into an executable bundle, with errors a policy editor can act on.
+
+Every error names the file, the line and (where known) the element id, whatever layer found it:
+the XML parser, SpiffWorkflow's validation, or our own checks of what the engine relies on.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.camunda.parser.CamundaParser import CamundaParser
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+
+from workflow_app.engine.forms import CAMUNDA_NS, FormDefinitionError, FormSpec, read_form
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+DMN_NAMESPACES = ("https://www.omg.org/spec/DMN/20191111/MODEL/", "http://www.omg.org/spec/DMN/20180521/MODEL/",
+                  "http://www.omg.org/spec/DMN/20151101/dmn.xsd")
+# SpiffWorkflow uses these names for internal task specs; a diagram element with one of these ids
+# parses to an empty process without any error.
+RESERVED_IDS = {"Start", "End", "Root"}
+END_STATUSES = {"resolved", "closed", "cancelled"}
+NS = {"bpmn": BPMN_NS, "camunda": CAMUNDA_NS}
+
+
+class DiagramError(ValueError):
+    """A diagram that cannot be deployed; ``str()`` is the message shown to a policy editor."""
+
+    def __init__(self, message: str, file: str, line: int | None = None, element_id: str | None = None):
+        self.message = message
+        self.file = file
+        self.line = line or None
+        self.element_id = element_id or None
+        where = file
+        if self.line:
+            where += f", line {self.line}"
+        if self.element_id:
+            where += f", element '{self.element_id}'"
+        super().__init__(f"{where}: {message}")
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "element_id": self.element_id, "message": self.message}
+
+
+@dataclass
+class ProcessBundle:
+    """Everything the runtime needs to know about one deployed process."""
+
+    process_id: str
+    name: str
+    documentation: str
+    properties: dict[str, str]
+    spec: object
+    subprocess_specs: dict
+    start_form: FormSpec | None
+    forms: dict[str, FormSpec] = field(default_factory=dict)
+    element_names: dict[str, str] = field(default_factory=dict)
+    element_properties: dict[str, dict[str, str]] = field(default_factory=dict)
+    element_docs: dict[str, str] = field(default_factory=dict)
+    attached_to: dict[str, str] = field(default_factory=dict)  # boundary event id -> host element id
+    end_statuses: dict[str, str] = field(default_factory=dict)  # end event id -> resolved/closed/...
+    lanes: list[str] = field(default_factory=list)
+    decision_refs: dict[str, str] = field(default_factory=dict)  # business rule task id -> decision id
+
+    @property
+    def calendar(self) -> str | None:
+        return self.properties.get("calendar")
+
+    @property
+    def timezone(self) -> str | None:
+        return self.properties.get("timezone")
+
+
+def _parse_xml(text: str, filename: str) -> etree._Element:
+    try:
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, remove_blank_text=False)
+        return etree.fromstring(text.encode("utf-8") if isinstance(text, str) else text, parser)
+    except etree.XMLSyntaxError as exc:
+        raise DiagramError(f"not well-formed XML: {exc.msg}", filename, exc.lineno) from None
+
+
+def decision_ids(dmn_text: str, filename: str) -> list[str]:
+    """Decision ids defined by a DMN file (used to find which DMN files a diagram needs)."""
+    root = _parse_xml(dmn_text, filename)
+    return [d.get("id") for ns in DMN_NAMESPACES for d in root.iter(f"{{{ns}}}decision")]
+
+
+def referenced_decisions(bpmn_text: str, filename: str) -> set[str]:
+    root = _parse_xml(bpmn_text, filename)
+    return {t.get(f"{{{CAMUNDA_NS}}}decisionRef") for t in root.iter(f"{{{BPMN_NS}}}businessRuleTask")
+            if t.get(f"{{{CAMUNDA_NS}}}decisionRef")}
+
+
+def _properties(element: etree._Element) -> dict[str, str]:
+    return {p.get("name"): p.get("value") or ""
+            for p in element.findall("bpmn:extensionElements/camunda:properties/camunda:property", NS)
+            if p.get("name")}
+
+
+def _documentation(element: etree._Element) -> str:
+    doc = element.find("bpmn:documentation", NS)
+    return (doc.text or "").strip() if doc is not None else ""
+
+
+def parse_bundle(bpmn_text: str, bpmn_filename: str, dmn_files: dict[str, str]) -> ProcessBundle:
+    """Parse one BPMN file (one executable process) and the DMN files it uses."""
+    root = _parse_xml(bpmn_text, bpmn_filename)
+    processes = [p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "true") != "false"]
+    if len(processes) != 1:
+        raise DiagramError(f"expected exactly one executable process, found {len(processes)}", bpmn_filename)
+    process = processes[0]
+    process_id = process.get("id")
+    _check_ids(root, bpmn_filename)
+    _check_decision_refs(root, bpmn_filename, dmn_files)
+
+    parser = CamundaParser()
+    for dmn_name, dmn_text in dmn_files.items():
+        _parse_xml(dmn_text, dmn_name)
+        try:
+            parser.add_dmn_str(dmn_text.encode("utf-8"), filename=dmn_name)
+        except ValidationException as exc:
+            raise _from_validation(exc, dmn_name) from None
+        except Exception as exc:  # noqa: BLE001 - the DMN parser raises assorted errors
+            raise DiagramError(f"invalid decision table: {exc}", dmn_name) from None
+    try:
+        parser.add_bpmn_str(bpmn_text.encode("utf-8"), filename=bpmn_filename)
+        spec = parser.get_spec(process_id)
+        subprocess_specs = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        raise _from_validation(exc, bpmn_filename) from None
+    except SpiffWorkflowException as exc:
+        raise DiagramError(str(exc), bpmn_filename) from None
+    except (KeyError, AttributeError, TypeError, ValueError) as exc:
+        raise DiagramError(f"the engine could not read the diagram ({type(exc).__name__}: {exc})",
+                           bpmn_filename) from None
+
+    bundle = ProcessBundle(
+        process_id=process_id,
+        name=process.get("name") or process_id,
+        documentation=_documentation(process),
+        properties=_properties(process),
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        start_form=None,
+    )
+    _collect_elements(process, bundle, bpmn_filename)
+    return bundle
+
+
+def _check_ids(root: etree._Element, filename: str) -> None:
+    for element in root.iter():
+        if element.get("id") in RESERVED_IDS and isinstance(element.tag, str) and element.tag.startswith(f"{{{BPMN_NS}}}"):
+            raise DiagramError(f"the id '{element.get('id')}' is reserved by the engine; rename the element",
+                               filename, element.sourceline, element.get("id"))
+
+
+def _check_decision_refs(root: etree._Element, filename: str, dmn_files: dict[str, str]) -> None:
+    available = {d for name, text in dmn_files.items() for d in decision_ids(text, name)}
+    for task in root.iter(f"{{{BPMN_NS}}}businessRuleTask"):
+        ref = task.get(f"{{{CAMUNDA_NS}}}decisionRef")
+        if not ref:
+            raise DiagramError("business rule task has no decision reference (camunda:decisionRef)",
+                               filename, task.sourceline, task.get("id"))
+        if ref not in available:
+            raise DiagramError(f"business rule task refers to decision '{ref}', which no DMN file defines",
+                               filename, task.sourceline, task.get("id"))
+
+
+def _collect_elements(process: etree._Element, bundle: ProcessBundle, filename: str) -> None:
+    for lane in process.iter(f"{{{BPMN_NS}}}lane"):
+        if lane.get("name"):
+            bundle.lanes.append(lane.get("name"))
+    for element in process.iter():
+        if not isinstance(element.tag, str) or not element.tag.startswith(f"{{{BPMN_NS}}}"):
+            continue
+        element_id = element.get("id")
+        tag = etree.QName(element).localname
+        if not element_id or tag in {"process", "laneSet", "lane", "sequenceFlow", "documentation"}:
+            continue
+        bundle.element_names[element_id] = element.get("name") or element_id
+        bundle.element_properties[element_id] = _properties(element)
+        doc = _documentation(element)
+        if doc:
+            bundle.element_docs[element_id] = doc
+        if tag == "boundaryEvent":
+            bundle.attached_to[element_id] = element.get("attachedToRef")
+        if tag == "businessRuleTask":
+            bundle.decision_refs[element_id] = element.get(f"{{{CAMUNDA_NS}}}decisionRef")
+        if tag == "endEvent" and "status" in bundle.element_properties[element_id]:
+            status = bundle.element_properties[element_id]["status"]
+            if status not in END_STATUSES:
+                raise DiagramError(f"end event status must be one of {sorted(END_STATUSES)}, not '{status}'",
+                                   filename, element.sourceline, element_id)
+            bundle.end_statuses[element_id] = status
+        if tag in {"startEvent", "userTask"}:
+            try:
+                form = read_form(element)
+            except FormDefinitionError as exc:
+                raise DiagramError(str(exc), filename, exc.line, exc.element_id) from None
+            if tag == "startEvent" and element.getparent() is process:
+                bundle.start_form = form
+            elif form is not None:
+                bundle.forms[element_id] = form
+
+
+def _from_validation(exc: ValidationException, filename: str) -> DiagramError:
+    message = str(exc.args[0]) if exc.args else str(exc)
+    return DiagramError(message, exc.file_name or filename, exc.line_number or None, exc.id or None)

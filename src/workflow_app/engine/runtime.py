@@ -1,0 +1,254 @@
+"""A running process instance, as the rest of the application sees it.
+
+Wraps a SpiffWorkflow ``BpmnWorkflow``: start it with start-form data, list its ready user tasks,
+complete one, fire due timers, and report what happened (``EngineEvent``) so the services layer can
+write history. Nothing outside ``workflow_app.engine`` touches SpiffWorkflow objects.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
+from SpiffWorkflow.util.task import TaskState
+
+from workflow_app.clock import as_utc
+from workflow_app.engine.forms import FormSpec
+from workflow_app.engine.parsing import ProcessBundle
+from workflow_app.engine.scripting import make_script_engine
+from workflow_app.engine.serialization import dumps_workflow, loads_workflow
+
+# A loop of automatic steps (e.g. a timer cycle that is always due) must not hang a request.
+MAX_ENGINE_ROUNDS = 200
+
+
+class EngineError(Exception):
+    """The diagram could not go on: a failed expression, a gateway with no matching path, no DMN rule."""
+
+    def __init__(self, message: str, element_id: str | None = None):
+        super().__init__(message)
+        self.element_id = element_id
+
+
+class TaskNotReady(Exception):
+    """The task is not (or no longer) waiting for a person."""
+
+
+class RoutingError(EngineError):
+    """A decision table had no rule for the inputs it was given."""
+
+
+@dataclass
+class ReadyTask:
+    id: str
+    element_id: str
+    title: str
+    lane: str | None
+    form: FormSpec | None
+    data: dict[str, Any]
+    due_at: datetime | None
+    properties: dict[str, str]
+    documentation: str
+
+
+@dataclass
+class EngineEvent:
+    """Something the engine did by itself that belongs in history."""
+
+    kind: str  # timer_fired, deadline_breached, routed, or a diagram-defined kind (escalated ...)
+    element_id: str
+    title: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EngineInstance:
+    def __init__(self, bundle: ProcessBundle, workflow: BpmnWorkflow, functions: dict[str, Callable]):
+        self.bundle = bundle
+        self._wf = workflow
+        self._wf.script_engine = make_script_engine(functions)
+        self.events: list[EngineEvent] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+    @classmethod
+    def new(cls, bundle: ProcessBundle, functions: dict[str, Callable]) -> "EngineInstance":
+        """A fresh instance; call :meth:`begin` with the start-form data to run it up to its first wait."""
+        return cls(bundle, BpmnWorkflow(bundle.spec, bundle.subprocess_specs), functions)
+
+    def begin(self, data: dict[str, Any]) -> None:
+        for task in self._wf.get_tasks(state=TaskState.READY):
+            task.set_data(**copy.deepcopy(data))
+        self._run_engine()
+
+    @classmethod
+    def load(cls, bundle: ProcessBundle, state: str, functions: dict[str, Callable]) -> "EngineInstance":
+        return cls(bundle, loads_workflow(state), functions)
+
+    def dumps(self) -> str:
+        return dumps_workflow(self._wf)
+
+    # -- queries ----------------------------------------------------------------------------
+    @property
+    def data(self) -> dict[str, Any]:
+        """What the process knows now: the workflow's data once it has ended, else the data of the
+        tasks that are waiting (ready user tasks, pending events), later tasks overriding earlier."""
+        if self._wf.is_completed():
+            return _public_data(self._wf.data)
+        merged: dict[str, Any] = {}
+        for task in self._wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
+            if task.task_spec.bpmn_id:
+                merged.update(task.data)
+        return _public_data(merged)
+
+    @property
+    def is_completed(self) -> bool:
+        return self._wf.is_completed()
+
+    def end_status(self) -> tuple[str, str]:
+        """(status, reason) of a completed process, from the end event it reached."""
+        reached = [t for t in self._wf.get_tasks(state=TaskState.COMPLETED)
+                   if t.task_spec.bpmn_id in self.bundle.end_statuses]
+        if not reached:
+            return "closed", "The process ended without reaching an end event that states an outcome"
+        element_id = reached[-1].task_spec.bpmn_id
+        return self.bundle.end_statuses[element_id], self.bundle.element_names.get(element_id, element_id)
+
+    def ready_user_tasks(self) -> list[ReadyTask]:
+        return [self._describe(t) for t in self._wf.get_tasks(state=TaskState.READY, manual=True)]
+
+    def next_timer_due(self) -> datetime | None:
+        """Earliest due time among waiting timers: what the due-timer index stores."""
+        due_times = [d for d in (self._timer_due(t) for t in self._waiting_timers()) if d is not None]
+        return min(due_times) if due_times else None
+
+    # -- changes ----------------------------------------------------------------------------
+    def complete_task(self, task_id: str, data: dict[str, Any]) -> None:
+        task = self._ready_task(task_id)
+        task.set_data(**copy.deepcopy(data))
+        try:
+            task.run()
+        except SpiffWorkflowException as exc:
+            raise EngineError(_message(exc), task.task_spec.bpmn_id) from None
+        self._run_engine()
+
+    def fire_due_timers(self) -> None:
+        self._wf.refresh_timers()
+        self._run_engine()
+
+    # -- internals --------------------------------------------------------------------------
+    def _ready_task(self, task_id: str):
+        try:
+            task = self._wf.get_task_from_id(UUID(task_id))
+        except (ValueError, TaskNotFoundException):
+            raise TaskNotReady("This task does not belong to this process instance") from None
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+            raise TaskNotReady("This task is no longer waiting to be completed")
+        return task
+
+    def _run_engine(self) -> None:
+        try:
+            for _ in range(MAX_ENGINE_ROUNDS):
+                self._wf.do_engine_steps(will_complete_task=self._before_step, did_complete_task=self._after_step)
+                if not self._wf.get_tasks(state=TaskState.READY, manual=False):
+                    return
+            raise EngineError("The process kept running automatic steps without stopping; check loops and timers")
+        except EngineError:
+            raise
+        except SpiffWorkflowException as exc:
+            element_id = getattr(getattr(getattr(exc, "task", None), "task_spec", None), "bpmn_id", None)
+            raise EngineError(_message(exc), element_id) from None
+
+    def _before_step(self, task) -> None:
+        spec = task.task_spec
+        if isinstance(spec, BusinessRuleTaskMixin) and not spec.dmnEngine.decide(task):
+            table = spec.dmnEngine.decision_table
+            inputs = {i.label or i.name: _safe_eval(self._wf, task, i.expression) for i in table.inputs}
+            raise RoutingError(
+                f"No rule in decision table '{self.bundle.decision_refs.get(spec.bpmn_id, table.id)}' "
+                f"matches {inputs} at '{self.bundle.element_names.get(spec.bpmn_id, spec.bpmn_id)}'",
+                spec.bpmn_id)
+
+    def _after_step(self, task) -> None:
+        spec = task.task_spec
+        element_id = spec.bpmn_id
+        if element_id is None:
+            return
+        title = self.bundle.element_names.get(element_id, element_id)
+        if isinstance(getattr(spec, "event_definition", None), TimerEventDefinition):
+            self._record_timer(task, element_id, title)
+        if isinstance(spec, BusinessRuleTaskMixin):
+            outputs = {o.name: task.data.get(o.name) for o in spec.dmnEngine.decision_table.outputs if o.name}
+            self.events.append(EngineEvent("routed", element_id, title,
+                                           {"decision": self.bundle.decision_refs.get(element_id), **outputs}))
+        properties = self.bundle.element_properties.get(element_id, {})
+        if properties.get("history"):
+            wanted = [f.strip() for f in properties.get("history_fields", "").split(",") if f.strip()]
+            self.events.append(EngineEvent(properties["history"], element_id, title,
+                                           {name: task.data.get(name) for name in wanted}))
+
+    def _record_timer(self, task, element_id: str, title: str) -> None:
+        due = task.internal_data.get("event_value")
+        data = {"timer": title, "due_at": due}
+        host = self.bundle.attached_to.get(element_id)
+        if isinstance(task.task_spec, BoundaryEvent):
+            data["interrupting"] = bool(task.task_spec.cancel_activity)
+        self.events.append(EngineEvent("timer_fired", element_id, title, data))
+        if host:
+            host_title = self.bundle.element_names.get(host, host)
+            self.events.append(EngineEvent("deadline_breached", host, host_title,
+                                           {**data, "task": host_title,
+                                            "escalates": bool(getattr(task.task_spec, "cancel_activity", False))}))
+
+    def _waiting_timers(self):
+        return [t for t in self._wf.event_manager.tasks.values()
+                if isinstance(t.task_spec.event_definition, TimerEventDefinition) and t.state == TaskState.WAITING]
+
+    @staticmethod
+    def _timer_due(task) -> datetime | None:
+        value = task.internal_data.get("event_value")
+        if not isinstance(value, str):
+            return None
+        try:
+            return as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+
+    def _describe(self, task) -> ReadyTask:
+        element_id = task.task_spec.bpmn_id
+        due_times = [self._timer_due(sibling) for sibling in task.parent.children
+                     if isinstance(sibling.task_spec, BoundaryEvent) and sibling.state == TaskState.WAITING
+                     and isinstance(sibling.task_spec.event_definition, TimerEventDefinition)]
+        due_times = [d for d in due_times if d is not None]
+        return ReadyTask(
+            id=str(task.id),
+            element_id=element_id,
+            title=self.bundle.element_names.get(element_id, element_id),
+            lane=task.task_spec.lane,
+            form=self.bundle.forms.get(element_id),
+            data=_public_data(task.data),
+            due_at=min(due_times) if due_times else None,
+            properties=self.bundle.element_properties.get(element_id, {}),
+            documentation=self.bundle.element_docs.get(element_id, ""),
+        )
+
+
+def _public_data(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if not k.startswith("_") and not callable(v)}
+
+
+def _safe_eval(workflow: BpmnWorkflow, task, expression: str) -> Any:
+    try:
+        return workflow.script_engine.evaluate(task, expression)
+    except Exception:  # noqa: BLE001 - only used to describe a routing failure
+        return "<could not evaluate>"
+
+
+def _message(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0] if len(text) > 500 else text

@@ -1,0 +1,122 @@
+"""Database tables.
+
+``ProcessInstance.state`` holds SpiffWorkflow's serialized workflow; ``TaskRecord`` is a projection
+of its ready user tasks (so the inbox is a query, not a deserialization of every instance), and
+``ProcessInstance.next_timer_at`` is the due-timer index. All three and the history rows are
+written in the same transaction as the state they describe.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from workflow_app.extensions import db
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC (portable across SQLite and PostgreSQL), returns aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("refusing to store a naive datetime")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return value.replace(tzinfo=timezone.utc) if value is not None else None
+
+
+class Deployment(db.Model):
+    """An immutable, numbered version of one protocol's BPMN file and the DMN files it uses."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("protocol_key", "version", name="uq_deployment_version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    protocol_key: Mapped[str] = mapped_column(String(200), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    version: Mapped[int] = mapped_column(Integer)
+    bpmn_filename: Mapped[str] = mapped_column(String(300))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    dmn_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    content_hash: Mapped[str] = mapped_column(String(64), index=True)
+    calendar: Mapped[str] = mapped_column(String(40))
+    timezone: Mapped[str] = mapped_column(String(60))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deployed_by: Mapped[str] = mapped_column(String(200))
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class ProcessInstance(db.Model):
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_status_timer", "status", "next_timer_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
+    protocol_key: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running resolved closed cancelled error
+    case_reference: Mapped[str | None] = mapped_column(String(200), index=True)
+    current_stage: Mapped[str | None] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_by: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    end_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    deployment: Mapped[Deployment] = relationship()
+    tasks: Mapped[list["TaskRecord"]] = relationship(back_populates="instance", order_by="TaskRecord.created_at")
+    history: Mapped[list["HistoryEntry"]] = relationship(back_populates="instance", order_by="HistoryEntry.id")
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class TaskRecord(db.Model):
+    """A user task as people see it: ready in an inbox, then completed or cancelled."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str | None] = mapped_column(String(200))
+    counterpart_role: Mapped[str | None] = mapped_column(String(300))
+    state: Mapped[str] = mapped_column(String(20))  # ready completed cancelled
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    instance: Mapped[ProcessInstance] = relationship(back_populates="tasks")
+
+
+class HistoryEntry(db.Model):
+    """Append-only record of what happened to an instance."""
+
+    __tablename__ = "history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(40), index=True)
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    task: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    element_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    instance: Mapped[ProcessInstance] = relationship(back_populates="history")

@@ -1,0 +1,143 @@
+"""Deployments: numbered, immutable versions of a protocol's diagram and decision tables."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+
+from sqlalchemy import func, select
+
+from workflow_app import clock
+from workflow_app.engine import DiagramError, ProcessBundle, decision_ids, parse_bundle, referenced_decisions
+from workflow_app.extensions import db
+from workflow_app.persistence.models import Deployment
+from workflow_app.services.calendar import CalendarError, calendar_for
+from workflow_app.services.errors import DeploymentFailed, NotFound
+
+_bundle_cache: dict[str, ProcessBundle] = {}  # by content hash
+_bundle_lock = Lock()
+
+
+@dataclass
+class DeployResult:
+    deployment: Deployment
+    created: bool  # False when identical files were already the latest version
+
+
+def content_hash(bpmn_xml: str, dmn_files: dict[str, str]) -> str:
+    payload = json.dumps({"bpmn": bpmn_xml, "dmn": dict(sorted(dmn_files.items()))}, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, actor: str,
+           comment: str = "") -> DeployResult:
+    """Validate and store a new version; identical files to the latest version are a no-op.
+
+    The caller commits (so a deployment can join a larger transaction).
+    """
+    try:
+        bundle = parse_bundle(bpmn_xml, bpmn_filename, dmn_files)
+        calendar_for(bundle.calendar, bundle.timezone)
+    except DiagramError as exc:
+        raise DeploymentFailed(str(exc), [exc.to_dict()]) from None
+    except CalendarError as exc:
+        raise DeploymentFailed(f"{bpmn_filename}: {exc}", [{"file": bpmn_filename, "message": str(exc)}]) from None
+
+    digest = content_hash(bpmn_xml, dmn_files)
+    latest = latest_deployment(bundle.process_id)
+    if latest is not None and latest.content_hash == digest:
+        return DeployResult(latest, created=False)
+    next_version = (db.session.scalar(select(func.max(Deployment.version))
+                                      .where(Deployment.protocol_key == bundle.process_id)) or 0) + 1
+    deployment = Deployment(
+        protocol_key=bundle.process_id, name=bundle.name, version=next_version, bpmn_filename=bpmn_filename,
+        bpmn_xml=bpmn_xml, dmn_files=dict(dmn_files), content_hash=digest,
+        calendar=bundle.calendar or calendar_for(None, None).code,
+        timezone=bundle.timezone or calendar_for(None, None).timezone,
+        deployed_at=clock.now(), deployed_by=actor, comment=comment,
+    )
+    db.session.add(deployment)
+    db.session.flush()
+    with _bundle_lock:
+        _bundle_cache[deployment.content_hash] = bundle
+    return DeployResult(deployment, created=True)
+
+
+def deploy_directories(bpmn_dir: Path, dmn_dir: Path, *, actor: str, comment: str = "") -> list[DeployResult]:
+    """Deploy every ``*.bpmn`` in ``bpmn_dir`` with the DMN files (from ``dmn_dir``) it references.
+
+    All or nothing: if any file fails, nothing is deployed and the error lists every failure.
+    """
+    dmn_by_decision: dict[str, tuple[str, str]] = {}
+    problems: list[dict] = []
+    for path in sorted(dmn_dir.glob("*.dmn")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            for decision in decision_ids(text, path.name):
+                dmn_by_decision[decision] = (path.name, text)
+        except DiagramError as exc:
+            problems.append(exc.to_dict())
+    results = []
+    for path in sorted(bpmn_dir.glob("*.bpmn")):
+        text = path.read_text(encoding="utf-8")
+        try:
+            needed = referenced_decisions(text, path.name)
+            dmn_files = dict(dmn_by_decision[d] for d in needed if d in dmn_by_decision)
+            results.append(deploy(path.name, text, dmn_files, actor=actor, comment=comment))
+        except DiagramError as exc:
+            problems.append(exc.to_dict())
+        except DeploymentFailed as exc:
+            problems.extend(exc.problems)
+    if problems:
+        db.session.rollback()
+        summary = "; ".join(_describe(p) for p in problems)
+        raise DeploymentFailed(f"Nothing was deployed. {summary}", problems)
+    return results
+
+
+def _describe(problem: dict) -> str:
+    where = problem.get("file", "?")
+    if problem.get("line"):
+        where += f", line {problem['line']}"
+    if problem.get("element_id"):
+        where += f", element '{problem['element_id']}'"
+    return f"{where}: {problem.get('message')}"
+
+
+def latest_deployment(protocol_key: str) -> Deployment | None:
+    return db.session.scalar(select(Deployment).where(Deployment.protocol_key == protocol_key)
+                             .order_by(Deployment.version.desc()).limit(1))
+
+
+def require_latest(protocol_key: str) -> Deployment:
+    deployment = latest_deployment(protocol_key)
+    if deployment is None:
+        raise NotFound(f"No protocol '{protocol_key}' is deployed")
+    return deployment
+
+
+def latest_deployments() -> list[Deployment]:
+    newest = (select(Deployment.protocol_key, func.max(Deployment.version).label("version"))
+              .group_by(Deployment.protocol_key).subquery())
+    return list(db.session.scalars(
+        select(Deployment).join(newest, (Deployment.protocol_key == newest.c.protocol_key)
+                                & (Deployment.version == newest.c.version)).order_by(Deployment.name)))
+
+
+def bundle_for(deployment: Deployment) -> ProcessBundle:
+    """The parsed diagram of a deployment, parsed once per process and cached by content hash."""
+    with _bundle_lock:
+        cached = _bundle_cache.get(deployment.content_hash)
+    if cached is not None:
+        return cached
+    bundle = parse_bundle(deployment.bpmn_xml, deployment.bpmn_filename, deployment.dmn_files)
+    with _bundle_lock:
+        _bundle_cache[deployment.content_hash] = bundle
+    return bundle
+
+
+def clear_bundle_cache() -> None:
+    with _bundle_lock:
+        _bundle_cache.clear()

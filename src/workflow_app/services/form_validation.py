@@ -1,0 +1,113 @@
+"""Server-side validation of submitted form data against a diagram's form definition.
+
+Used for both HTML forms and the JSON API, so a rule holds wherever data comes from. Unknown fields
+are rejected: a form must not be able to overwrite process variables it does not declare.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from workflow_app.engine import FieldSpec, FormSpec
+from workflow_app.services.errors import InvalidInput
+
+TRUE_WORDS = {"true", "on", "yes", "y", "1"}
+FALSE_WORDS = {"false", "off", "no", "n", "0", ""}
+
+
+def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, from_html: bool = False) -> dict[str, Any]:
+    """Return clean values for every field of ``form``, or raise :class:`InvalidInput`."""
+    fields = form.fields if form else ()
+    errors: dict[str, str] = {}
+    known = {f.name for f in fields}
+    for name in submitted:
+        if name not in known and not from_html:
+            errors[name] = "This form has no such field"
+    clean: dict[str, Any] = {}
+    for spec in fields:
+        try:
+            value = _clean(spec, submitted.get(spec.name), from_html)
+        except ValueError as exc:
+            errors[spec.name] = str(exc)
+            continue
+        if value is not None:
+            clean[spec.name] = value
+    for spec in fields:
+        if spec.name in errors or spec.name in clean:
+            continue
+        if spec.required:
+            errors[spec.name] = "This field is required"
+        elif spec.required_when and clean.get(spec.required_when[0]) in spec.required_when[1]:
+            other = form.field_named(spec.required_when[0])
+            chosen = dict(other.choices).get(clean[spec.required_when[0]], clean[spec.required_when[0]]) if other else ""
+            errors[spec.name] = f"Required when {other.label if other else spec.required_when[0]} is '{chosen}'"
+    if errors:
+        raise InvalidInput(errors)
+    return clean
+
+
+def _clean(spec: FieldSpec, raw: Any, from_html: bool) -> Any:
+    if spec.type == "boolean":
+        return _boolean(raw, spec)
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        if spec.default not in (None, "") and not from_html:
+            raw = spec.default
+        else:
+            return None
+    if spec.type == "long":
+        return _number(raw, spec)
+    if spec.type == "date":
+        return _date(raw)
+    if spec.type == "enum":
+        return _choice(raw, spec)
+    return _text(raw, spec)
+
+
+def _boolean(raw: Any, spec: FieldSpec) -> bool:
+    if raw is None:
+        return (spec.default or "").lower() == "true"
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return raw.strip().lower() in TRUE_WORDS
+    raise ValueError("Choose yes or no")
+
+
+def _number(raw: Any, spec: FieldSpec) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("Enter a whole number")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ValueError("Enter a whole number") from None
+    if spec.minimum is not None and value < spec.minimum:
+        raise ValueError(f"Must be at least {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueError(f"Must be at most {spec.maximum:g}")
+    return value
+
+
+def _date(raw: Any) -> str:
+    try:
+        return date.fromisoformat(str(raw).strip()).isoformat()
+    except ValueError:
+        raise ValueError("Enter a date as YYYY-MM-DD") from None
+
+
+def _choice(raw: Any, spec: FieldSpec) -> str:
+    value = str(raw).strip()
+    allowed = [v for v, _ in spec.choices]
+    if value not in allowed:
+        raise ValueError(f"Choose one of: {', '.join(allowed)}")
+    return value
+
+
+def _text(raw: Any, spec: FieldSpec) -> str:
+    if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+        raise ValueError("Enter text")
+    value = str(raw).strip()
+    if spec.min_length is not None and len(value) < spec.min_length:
+        raise ValueError(f"Must be at least {spec.min_length} characters")
+    if spec.max_length is not None and len(value) > spec.max_length:
+        raise ValueError(f"Must be at most {spec.max_length} characters")
+    return value

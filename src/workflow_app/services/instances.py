@@ -1,0 +1,281 @@
+"""Instances: start an escalation, complete its tasks, fire its timers — each change in one transaction.
+
+Every public function here loads the instance's engine state, lets the engine act, then writes the
+new state, the task projection, the due-timer index and the history rows together, and commits.
+Optimistic locking (``ProcessInstance.lock_version``) turns a concurrent change into a 409.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
+
+from workflow_app import clock
+from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
+from workflow_app.extensions import db
+from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord
+from workflow_app.services import history
+from workflow_app.services.calendar import calendar_for
+from workflow_app.services.deployments import bundle_for, require_latest
+from workflow_app.services.errors import Conflict, NotFound
+from workflow_app.services.expressions import diagram_functions
+from workflow_app.services.form_validation import validate_submission
+
+RUNNING = "running"
+CONCURRENT_CHANGE = ("Someone else changed this escalation at the same moment, so nothing was saved. "
+                     "Reload the page to see its current state.")
+
+
+def calendar_of(deployment: Deployment):
+    closures = frozenset(date.fromisoformat(d) for d in current_app.config.get("CALENDAR_CLOSURES", ()))
+    return calendar_for(deployment.calendar, deployment.timezone, closures)
+
+
+def _functions(deployment: Deployment) -> dict:
+    return diagram_functions(calendar_of(deployment))
+
+
+def _load_engine(instance: ProcessInstance) -> EngineInstance:
+    deployment = instance.deployment
+    return EngineInstance.load(bundle_for(deployment), instance.state, _functions(deployment))
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+def start_instance(protocol_key: str, submitted: dict[str, Any], *, actor: str,
+                   from_html: bool = False) -> ProcessInstance:
+    deployment = require_latest(protocol_key)
+    bundle = bundle_for(deployment)
+    clean = validate_submission(bundle.start_form, submitted, from_html=from_html)
+    now = clock.now()
+    instance = ProcessInstance(
+        deployment=deployment, protocol_key=deployment.protocol_key, status=RUNNING,
+        case_reference=str(clean["case_reference"]) if clean.get("case_reference") else None,
+        state="", data={}, started_at=now, started_by=actor, updated_at=now,
+    )
+    db.session.add(instance)
+    history.record(instance, "started", actor=actor, data=clean, at=now)
+    engine = EngineInstance.new(bundle, _functions(deployment))
+    error = None
+    try:
+        engine.begin(clean)
+    except EngineError as exc:
+        error = exc
+    _apply(instance, engine, error=error)
+    db.session.commit()
+    return instance
+
+
+def complete_task(task_id: str, submitted: dict[str, Any], *, actor: str, from_html: bool = False) -> ProcessInstance:
+    record = db.session.get(TaskRecord, task_id)
+    if record is None:
+        raise NotFound("There is no such task")
+    _require_open(record)
+    instance = record.instance
+    bundle = bundle_for(instance.deployment)
+    clean = validate_submission(bundle.forms.get(record.element_id), submitted, from_html=from_html)
+
+    engine = _load_engine(instance)
+    # A deadline that passed before this submission takes effect first, as it would have had
+    # the timer sweep already run.
+    try:
+        engine.fire_due_timers()
+    except EngineError as exc:
+        _apply(instance, engine, error=exc)
+        _commit()
+        raise Conflict(f"The escalation could not go on: {exc}") from None
+    if not any(t.id == task_id for t in engine.ready_user_tasks()):
+        _apply(instance, engine)
+        _commit()
+        raise Conflict(_why_closed(record))
+
+    error = None
+    try:
+        engine.complete_task(task_id, clean)
+    except TaskNotReady as exc:
+        db.session.rollback()
+        raise Conflict(str(exc)) from None
+    except EngineError as exc:
+        error = exc
+    now = clock.now()
+    history.record(instance, "task_completed", actor=actor, task=record.title, task_id=record.id,
+                   element_id=record.element_id, data=clean, at=now)
+    record.completed_by = actor
+    _apply(instance, engine, completed_task_id=task_id, error=error)
+    _commit()
+    return instance
+
+
+def fire_due_timers(instance_id: int) -> bool:
+    """Fire whatever is due on one instance; False if another worker changed it first."""
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None or instance.status != RUNNING:
+        return False
+    engine = _load_engine(instance)
+    error = None
+    try:
+        engine.fire_due_timers()
+    except EngineError as exc:
+        error = exc
+    _apply(instance, engine, error=error)
+    try:
+        _commit()
+    except Conflict:
+        return False
+    return True
+
+
+# -- the one place state is written ----------------------------------------------------------------
+
+def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_id: str | None = None,
+           error: EngineError | None = None) -> None:
+    """Write the engine's state and everything derived from it onto the instance (not committed)."""
+    now = clock.now()
+    for event in engine.events:
+        history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data, at=now)
+        if event.kind == "deadline_breached":
+            for record in instance.tasks:
+                if record.element_id == event.element_id and record.breached_at is None and record.state == "ready":
+                    record.breached_at = now
+    engine.events.clear()
+    _sync_tasks(instance, engine, completed_task_id, now)
+
+    instance.state = engine.dumps()
+    instance.data = engine.data
+    instance.updated_at = now
+    ready = [t for t in instance.tasks if t.state == "ready"]
+    instance.current_stage = "; ".join(t.title for t in ready) or None
+    instance.next_timer_at = engine.next_timer_due()
+    if error is not None:
+        instance.status = "error"
+        instance.error_message = str(error)
+        history.record(instance, "error", element_id=error.element_id,
+                       task=engine.bundle.element_names.get(error.element_id or "", None),
+                       data={"message": str(error)}, at=now)
+    elif engine.is_completed:
+        status, reason = engine.end_status()
+        instance.status = status
+        instance.end_reason = reason
+        instance.ended_at = now
+        instance.next_timer_at = None
+        history.record(instance, "ended", data={"status": status, "reason": reason}, at=now)
+
+
+def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_task_id: str | None,
+                now: datetime) -> None:
+    open_records = {r.id: r for r in instance.tasks if r.state == "ready"}
+    for task in engine.ready_user_tasks():
+        record = open_records.pop(task.id, None)
+        if record is None:
+            record = TaskRecord(id=task.id, instance=instance, element_id=task.element_id, title=task.title,
+                                state="ready", created_at=now)
+            db.session.add(record)
+        record.role = task.lane
+        record.counterpart_role = task.data.get("counterpart_role")
+        record.due_at = task.due_at
+    for task_id, record in open_records.items():
+        if task_id == completed_task_id:
+            record.state = "completed"
+            record.completed_at = now
+        else:
+            record.state = "cancelled"
+            record.completed_at = now
+            history.record(instance, "task_cancelled", task=record.title, task_id=record.id,
+                           element_id=record.element_id,
+                           data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},
+                           at=now)
+
+
+def _commit() -> None:
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise Conflict(CONCURRENT_CHANGE) from None
+
+
+def _require_open(record: TaskRecord) -> None:
+    if record.state != "ready" or record.instance.status != RUNNING:
+        raise Conflict(_why_closed(record))
+
+
+def _why_closed(record: TaskRecord) -> str:
+    if record.state == "completed":
+        when = record.completed_at.strftime("%d %b %Y %H:%M UTC") if record.completed_at else "earlier"
+        return f"This task was already completed by {record.completed_by or 'someone else'} ({when}); nothing was changed."
+    if record.state == "cancelled" or record.breached_at:
+        return ("This task is no longer open: its deadline passed and the escalation moved on. "
+                "Nothing was changed; open the escalation to see where it is now.")
+    if record.instance.status != RUNNING:
+        return f"This escalation is {record.instance.status}; its tasks can no longer be completed."
+    return "This task is no longer waiting to be completed; nothing was changed."
+
+
+# -- queries ---------------------------------------------------------------------------------------
+
+def get_instance(instance_id: int) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound(f"There is no escalation number {instance_id}")
+    return instance
+
+
+def get_task(task_id: str) -> TaskRecord:
+    record = db.session.get(TaskRecord, task_id)
+    if record is None:
+        raise NotFound("There is no such task")
+    return record
+
+
+def ready_tasks(role: str | None = None) -> list[TaskRecord]:
+    query = (select(TaskRecord).options(joinedload(TaskRecord.instance).joinedload(ProcessInstance.deployment))
+             .where(TaskRecord.state == "ready"))
+    if role:
+        query = query.where(TaskRecord.role == role)
+    query = query.order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at)
+    return list(db.session.scalars(query))
+
+
+def list_instances(status: str | None = None, limit: int = 200) -> list[ProcessInstance]:
+    query = select(ProcessInstance).options(joinedload(ProcessInstance.deployment))
+    if status:
+        query = query.where(ProcessInstance.status == status)
+    return list(db.session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit)))
+
+
+@dataclass
+class TaskDeadline:
+    due_at: datetime | None
+    overdue: bool
+    working_days_left: int | None
+
+
+def deadline_of(record: TaskRecord) -> TaskDeadline:
+    if record.due_at is None:
+        return TaskDeadline(None, False, None)
+    now = clock.now()
+    calendar = calendar_of(record.instance.deployment)
+    return TaskDeadline(record.due_at, record.state == "ready" and now > record.due_at,
+                        calendar.working_days_between(now, record.due_at))
+
+
+def task_form(record: TaskRecord):
+    return bundle_for(record.instance.deployment).forms.get(record.element_id)
+
+
+def start_form(deployment: Deployment):
+    return bundle_for(deployment).start_form
+
+
+def task_documentation(record: TaskRecord) -> str:
+    return bundle_for(record.instance.deployment).element_docs.get(record.element_id, "")
+
+
+def local_time(deployment: Deployment, value: datetime | None) -> datetime | None:
+    """A stored UTC time in the deployment's timezone, for display."""
+    return value.astimezone(calendar_of(deployment).zone) if value else None

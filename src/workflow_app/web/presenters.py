@@ -1,0 +1,87 @@
+"""Turn domain objects into what pages and API responses show."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+
+from workflow_app import clock
+from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord
+from workflow_app.services import history, instances
+
+STATUS_LABELS = {"running": "Running", "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled",
+                 "error": "Needs attention (error)"}
+KIND_LABELS = {
+    "started": "Escalation raised", "task_completed": "Task completed", "routed": "Counterpart routed",
+    "timer_fired": "Timer fired", "deadline_breached": "Deadline breached", "escalated": "Escalated",
+    "task_cancelled": "Task closed by the process", "ended": "Escalation ended", "error": "Error",
+}
+
+
+def protocol_dict(deployment: Deployment) -> dict[str, Any]:
+    return {"key": deployment.protocol_key, "name": deployment.name, "version": deployment.version}
+
+
+def task_dict(record: TaskRecord, *, with_form: bool = True) -> dict[str, Any]:
+    deadline = instances.deadline_of(record)
+    result = {
+        "id": record.id,
+        "instance_id": record.instance_id,
+        "name": record.element_id,
+        "title": record.title,
+        "role": record.role,
+        "counterpart_role": record.counterpart_role,
+        "state": record.state,
+        "protocol": record.instance.protocol_key,
+        "case_reference": record.instance.case_reference,
+        "due_at": _iso(instances.local_time(record.instance.deployment, record.due_at)),
+        "overdue": deadline.overdue,
+        "working_days_left": deadline.working_days_left,
+        "breached_at": _iso(record.breached_at),
+        "completed_at": _iso(record.completed_at),
+        "completed_by": record.completed_by,
+    }
+    if with_form:
+        form = instances.task_form(record)
+        result["form"] = {"fields": [f.to_dict() for f in form.fields]} if form else {"fields": []}
+    return result
+
+
+def instance_dict(instance: ProcessInstance) -> dict[str, Any]:
+    return {
+        "id": instance.id,
+        "protocol": instance.protocol_key,
+        "version": instance.deployment.version,
+        "status": instance.status,
+        "case_reference": instance.case_reference,
+        "current_stage": instance.current_stage,
+        "started_at": _iso(instance.started_at),
+        "started_by": instance.started_by,
+        "ended_at": _iso(instance.ended_at),
+        "end_reason": instance.end_reason,
+        "error": instance.error_message,
+        "next_deadline_at": _iso(instance.next_timer_at),
+        "data": instance.data,
+        "ready_tasks": [task_dict(t) for t in instance.tasks if t.state == "ready"],
+        "history": [history.to_dict(h) for h in instance.history],
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.template_filter("when")
+    def when(value: datetime | None, deployment: Deployment | None = None) -> str:
+        if value is None:
+            return "—"
+        if deployment is not None:
+            value = instances.local_time(deployment, value)
+        return value.strftime("%a %d %b %Y, %H:%M %Z")
+
+    @app.context_processor
+    def helpers() -> dict[str, Any]:
+        return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
+                "deadline_of": instances.deadline_of, "now": clock.now}
