@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-FIELD_TYPES = {"string", "long", "boolean", "date", "enum"}
+FIELD_TYPES = {"string", "long", "boolean", "date", "enum", "table"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,8 @@ class FieldSpec:
     minimum: float | None = None
     maximum: float | None = None
     readonly: bool = False
+    # type "table": a repeating section, one row per item; (column name, column label)
+    columns: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -44,6 +46,7 @@ class FieldSpec:
             "choices": [{"value": v, "label": lab} for v, lab in self.choices],
             "default": self.default,
             "multiline": self.multiline,
+            "columns": [{"name": n, "label": lab} for n, lab in self.columns],
         }
 
 
@@ -124,6 +127,9 @@ def _read_field(xml_field: etree._Element, element_id: str) -> FieldSpec:
     choices = tuple((v.get("id"), v.get("name") or v.get("id")) for v in xml_field.findall(_c("value")))
     if ftype == "enum" and not choices:
         raise FormDefinitionError(f"Choice field '{name}' has no choices", element_id, line)
+    columns: tuple[tuple[str, str], ...] = ()
+    if ftype == "table":
+        columns = _parse_columns(props.get("columns") or "", name, element_id, line)
     required_when = None
     if props.get("required_when"):
         required_when = _parse_required_when(props["required_when"], element_id, line)
@@ -143,4 +149,23 @@ def _read_field(xml_field: etree._Element, element_id: str) -> FieldSpec:
         minimum=float(minimum) if minimum not in (None, "") else None,
         maximum=float(maximum) if maximum not in (None, "") else None,
         readonly="readonly" in constraints,
+        columns=columns,
     )
+
+
+def _parse_columns(spec: str, name: str, element_id: str, line: int | None) -> tuple[tuple[str, str], ...]:
+    """``issue=Issue;solution=Solution`` -> (("issue", "Issue"), ("solution", "Solution"))."""
+    columns = []
+    for part in spec.split(";"):
+        column, _, label = part.partition("=")
+        column = column.strip()
+        if not column:
+            continue
+        if not column.isidentifier():
+            raise FormDefinitionError(f"Table field '{name}' has a column named '{column}'; use letters, digits, _",
+                                      element_id, line)
+        columns.append((column, label.strip() or column))
+    if not columns:
+        raise FormDefinitionError(f"Table field '{name}' needs a 'columns' property, e.g. issue=Issue;solution=Solution",
+                                  element_id, line)
+    return tuple(columns)

@@ -72,8 +72,12 @@ class EngineInstance:
     def __init__(self, bundle: ProcessBundle, workflow: BpmnWorkflow, functions: dict[str, Callable]):
         self.bundle = bundle
         self._wf = workflow
-        self._wf.script_engine = make_script_engine(functions)
+        self._wf.script_engine = make_script_engine({"protocol_setting": self._protocol_setting, **functions})
         self.events: list[EngineEvent] = []
+
+    def _protocol_setting(self, name: str, default: Any = None) -> Any:
+        """A process-level camunda:property, so a policy team can tune e.g. a reminder interval in the modeller."""
+        return self.bundle.properties.get(name, default)
 
     # -- life cycle -------------------------------------------------------------------------
     @classmethod
@@ -189,21 +193,31 @@ class EngineInstance:
         properties = self.bundle.element_properties.get(element_id, {})
         if properties.get("history"):
             wanted = [f.strip() for f in properties.get("history_fields", "").split(",") if f.strip()]
-            self.events.append(EngineEvent(properties["history"], element_id, title,
-                                           {name: task.data.get(name) for name in wanted}))
+            data = {name: task.data.get(name) for name in wanted}
+            if properties.get("recipients"):
+                data["recipients"] = properties["recipients"]
+            self.events.append(EngineEvent(properties["history"], element_id, title, data))
 
     def _record_timer(self, task, element_id: str, title: str) -> None:
         due = task.internal_data.get("event_value")
         data = {"timer": title, "due_at": due}
-        host = self.bundle.attached_to.get(element_id)
         if isinstance(task.task_spec, BoundaryEvent):
             data["interrupting"] = bool(task.task_spec.cancel_activity)
         self.events.append(EngineEvent("timer_fired", element_id, title, data))
-        if host:
-            host_title = self.bundle.element_names.get(host, host)
+        host = self.bundle.attached_to.get(element_id)
+        if not host:
+            return
+        host_title = self.bundle.element_names.get(host, host)
+        if self._is_reminder(element_id):
+            self.events.append(EngineEvent("reminder", host, host_title, {**data, "task": host_title}))
+        else:
             self.events.append(EngineEvent("deadline_breached", host, host_title,
                                            {**data, "task": host_title,
                                             "escalates": bool(getattr(task.task_spec, "cancel_activity", False))}))
+
+    def _is_reminder(self, element_id: str) -> bool:
+        """A boundary timer marked ``timer_kind=reminder`` nudges; any other boundary timer is a deadline."""
+        return self.bundle.element_properties.get(element_id, {}).get("timer_kind") == "reminder"
 
     def _waiting_timers(self):
         return [t for t in self._wf.event_manager.tasks.values()
@@ -223,7 +237,8 @@ class EngineInstance:
         element_id = task.task_spec.bpmn_id
         due_times = [self._timer_due(sibling) for sibling in task.parent.children
                      if isinstance(sibling.task_spec, BoundaryEvent) and sibling.state == TaskState.WAITING
-                     and isinstance(sibling.task_spec.event_definition, TimerEventDefinition)]
+                     and isinstance(sibling.task_spec.event_definition, TimerEventDefinition)
+                     and not self._is_reminder(sibling.task_spec.bpmn_id)]
         due_times = [d for d in due_times if d is not None]
         return ReadyTask(
             id=str(task.id),

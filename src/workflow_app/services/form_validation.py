@@ -49,6 +49,8 @@ def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, fro
 def _clean(spec: FieldSpec, raw: Any, from_html: bool) -> Any:
     if spec.type == "boolean":
         return _boolean(raw, spec)
+    if spec.type == "table":
+        return _table(raw, spec)
     if raw is None or (isinstance(raw, str) and raw.strip() == ""):
         if spec.default not in (None, "") and not from_html:
             raw = spec.default
@@ -111,3 +113,24 @@ def _text(raw: Any, spec: FieldSpec) -> str:
     if spec.max_length is not None and len(value) > spec.max_length:
         raise ValueError(f"Must be at most {spec.max_length} characters")
     return value
+
+
+def _table(raw: Any, spec: FieldSpec) -> list[dict[str, str]] | None:
+    """A list of rows (dicts keyed by column); blank rows are dropped, half-filled rows are errors."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(row, dict) for row in raw):
+        raise ValueError("Send a list of rows, each an object with " + ", ".join(c for c, _ in spec.columns))
+    rows = []
+    for number, row in enumerate(raw, start=1):
+        unknown = set(row) - {c for c, _ in spec.columns}
+        if unknown:
+            raise ValueError(f"Row {number} has unknown column(s): {', '.join(sorted(unknown))}")
+        cells = {c: str(row.get(c) or "").strip() for c, _ in spec.columns}
+        if not any(cells.values()):
+            continue
+        missing = [label for c, label in spec.columns if not cells[c]]
+        if missing:
+            raise ValueError(f"Row {number}: fill in {' and '.join(missing)}")
+        rows.append(cells)
+    return rows or None

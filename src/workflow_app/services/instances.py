@@ -177,7 +177,8 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
             db.session.add(record)
         record.role = task.lane
         record.counterpart_role = task.data.get("counterpart_role")
-        record.due_at = task.due_at
+        if task.due_at is not None:  # a deadline that has passed stays the task's deadline
+            record.due_at = task.due_at
     for task_id, record in open_records.items():
         if task_id == completed_task_id:
             record.state = "completed"

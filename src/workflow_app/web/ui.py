@@ -100,11 +100,29 @@ def instance(instance_id: int):
 
 def _form_values(form, submitted: dict) -> dict:
     """HTML checkboxes send nothing when unticked; everything else is passed through as typed."""
-    values = {k: v for k, v in submitted.items() if k != "csrf_token"}
+    submitted = {k: v for k, v in submitted.items() if k != "csrf_token"}
+    values = submitted
     for field in (form.fields if form else ()):
         if field.type == "boolean":
             values[field.name] = "true" if submitted.get(field.name) else "false"
+        elif field.type == "table":
+            values[field.name] = _table_rows(field, submitted)
     return values
+
+
+def _table_rows(field, submitted: dict) -> list[dict]:
+    """Rows of a repeating section, sent as ``<field>-<row>-<column>`` inputs."""
+    rows: dict[int, dict] = {}
+    prefix = f"{field.name}-"
+    for key, value in submitted.items():
+        if not key.startswith(prefix):
+            continue
+        index, _, column = key[len(prefix):].partition("-")
+        if index.isdigit() and column:
+            rows.setdefault(int(index), {})[column] = value
+    for key in [k for k in submitted if k.startswith(prefix)]:
+        submitted.pop(key, None)
+    return [rows[i] for i in sorted(rows)]
 
 
 @bp.app_errorhandler(ServiceError)

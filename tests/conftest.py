@@ -1,0 +1,125 @@
+"""Shared fixtures: an app on a fresh database with the repository's diagrams deployed, a JSON API
+helper, and a controllable clock (time-machine) so deadlines are tested without sleeping."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from workflow_app import create_app
+from workflow_app.cli import deploy_repository_diagrams
+from workflow_app.extensions import db
+
+ROOT = Path(__file__).resolve().parents[1]
+LONDON = ZoneInfo("Europe/London")
+
+
+def london(*args) -> datetime:
+    return datetime(*args, tzinfo=LONDON)
+
+
+@pytest.fixture
+def clock():
+    """Frozen time, starting Tuesday 1 December 2026 09:00 London; move it with .move_to/.shift."""
+    with time_machine.travel(london(2026, 12, 1, 9, 0), tick=False) as traveller:
+        yield Clock(traveller)
+
+
+class Clock:
+    def __init__(self, traveller):
+        self._traveller = traveller
+
+    def move_to(self, when: datetime) -> None:
+        self._traveller.move_to(when)
+
+    def shift(self, **delta) -> None:
+        self._traveller.shift(timedelta(**delta))
+
+
+def _database_url(tmp_path: Path) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def app_factory(tmp_path):
+    """Build an app; keyword arguments override config (e.g. BPMN_DIR for crafted diagrams)."""
+    made = []
+
+    def make(deploy: bool = True, **config):
+        settings = {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path),
+            "WTF_CSRF_ENABLED": False,
+            "TIMER_SWEEP_SECONDS": 0,
+            "SECRET_KEY": "test",
+            **config,
+        }
+        app = create_app(settings)
+        with app.app_context():
+            db.drop_all()
+            db.create_all()
+            if deploy:
+                deploy_repository_diagrams()
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.drop_all()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(app_factory, clock):
+    return app_factory()
+
+
+@pytest.fixture
+def api(app):
+    with app.app_context():
+        yield Api(app.test_client())
+
+
+class Api:
+    """Thin JSON API client that fails loudly on an unexpected status."""
+
+    def __init__(self, client, actor: str = "Test User"):
+        self.client = client
+        self.actor = actor
+
+    def request(self, method: str, url: str, expect: int = 200, **kwargs):
+        headers = {"X-Actor": kwargs.pop("actor", self.actor)}
+        response = self.client.open(url, method=method, headers=headers, **kwargs)
+        assert response.status_code == expect, (response.status_code, response.get_json())
+        assert response.is_json, response.data[:200]
+        return response.get_json()
+
+    def start(self, protocol: str, data: dict, expect: int = 201, **kwargs):
+        return self.request("POST", "/api/instances", expect, json={"protocol": protocol, "data": data}, **kwargs)
+
+    def instance(self, instance_id: int):
+        return self.request("GET", f"/api/instances/{instance_id}")
+
+    def ready(self, instance_id: int, name: str | None = None) -> dict:
+        """The one ready task of an instance (optionally: the one for element ``name``)."""
+        tasks = self.instance(instance_id)["ready_tasks"]
+        if name:
+            tasks = [t for t in tasks if t["name"] == name]
+        assert len(tasks) == 1, [t["name"] for t in tasks]
+        return tasks[0]
+
+    def complete(self, task_id: str, data: dict, expect: int = 200, **kwargs):
+        return self.request("POST", f"/api/tasks/{task_id}/complete", expect, json={"data": data}, **kwargs)
+
+    def sweep(self) -> None:
+        from workflow_app.services import timers
+        timers.run_once()
+
+    def kinds(self, instance_id: int) -> list[str]:
+        return [h["kind"] for h in self.instance(instance_id)["history"]]
