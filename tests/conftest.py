@@ -46,10 +46,11 @@ def _database_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def app_factory(tmp_path):
-    """Build an app; keyword arguments override config (e.g. BPMN_DIR for crafted diagrams)."""
+    """Build an app on an empty database (``reset_db=False``: on the existing one, like a restart);
+    keyword arguments override config (e.g. BPMN_DIR for crafted diagrams)."""
     made = []
 
-    def make(deploy: bool = True, **config):
+    def make(deploy: bool = True, reset_db: bool = True, **config):
         settings = {
             "TESTING": True,
             "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path),
@@ -60,8 +61,9 @@ def app_factory(tmp_path):
         }
         app = create_app(settings)
         with app.app_context():
-            db.drop_all()
-            db.create_all()
+            if reset_db:
+                db.drop_all()
+                db.create_all()
             if deploy:
                 deploy_repository_diagrams()
         made.append(app)

@@ -1,0 +1,135 @@
+"""Deploying diagrams: malformed or unusable files are refused with a message naming file, line and element."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workflow_app.cli import deploy_repository_diagrams
+from workflow_app.extensions import db
+from workflow_app.persistence.models import Deployment
+from workflow_app.services import deployments
+from workflow_app.services.errors import DeploymentFailed
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = (ROOT / "bpmn" / "partnership_escalation.bpmn").read_text()
+ROUTING = (ROOT / "dmn" / "partnership_routing.dmn").read_text()
+
+
+@pytest.fixture
+def diagram_dirs(tmp_path):
+    bpmn_dir, dmn_dir = tmp_path / "bpmn", tmp_path / "dmn"
+    bpmn_dir.mkdir()
+    dmn_dir.mkdir()
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(SOURCE)
+    (dmn_dir / "partnership_routing.dmn").write_text(ROUTING)
+    return bpmn_dir, dmn_dir
+
+
+@pytest.fixture
+def crafted_app(app_factory, clock, diagram_dirs):
+    bpmn_dir, dmn_dir = diagram_dirs
+    app = app_factory(deploy=False, BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)
+    with app.app_context():
+        yield app
+
+
+def deploy_failure(crafted_app) -> str:
+    with pytest.raises(DeploymentFailed) as failure:
+        deploy_repository_diagrams()
+    assert db.session.query(Deployment).count() == 0, "nothing may be deployed when a file fails"
+    return failure.value.message
+
+
+def test_malformed_xml_names_the_file_and_line(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "broken.bpmn").write_text('<?xml version="1.0"?>\n<bpmn:definitions xmlns:bpmn="x">\n  <oops>\n')
+    message = deploy_failure(crafted_app)
+    assert "broken.bpmn, line" in message and "not well-formed XML" in message
+    assert message.startswith("Nothing was deployed.")
+
+
+def test_reserved_element_id_is_refused(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(SOURCE.replace('"disagreement_raised"', '"Start"'))
+    message = deploy_failure(crafted_app)
+    assert "partnership_escalation.bpmn" in message and "element 'Start'" in message and "reserved" in message
+
+
+def test_missing_decision_table_is_refused(crafted_app, diagram_dirs):
+    _, dmn_dir = diagram_dirs
+    (dmn_dir / "partnership_routing.dmn").unlink()
+    message = deploy_failure(crafted_app)
+    assert "element 'route_counterpart'" in message
+    assert "refers to decision 'partnership_routing', which no DMN file defines" in message
+
+
+def test_flow_to_a_missing_element_is_refused_by_the_engine(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    broken = SOURCE.replace('targetRef="open_stage_1"', 'targetRef="no_such_element"', 1)
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(broken)
+    message = deploy_failure(crafted_app)
+    assert "partnership_escalation.bpmn" in message
+
+
+def test_enum_field_without_choices_is_refused(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    broken = SOURCE.replace('<camunda:value id="resolved" name="Resolved – agreed local resolution" />', "")
+    broken = broken.replace('<camunda:value id="unresolved" name="Unresolved – refer to line managers (Stage 2)" />', "")
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(broken)
+    message = deploy_failure(crafted_app)
+    assert "element 'stage1_discussion'" in message and "Choice field 'outcome' has no choices" in message
+
+
+def test_unknown_calendar_is_refused(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(SOURCE.replace('value="GB-ENG"', 'value="XX-NOPE"'))
+    assert "Unknown holiday calendar 'XX-NOPE'" in deploy_failure(crafted_app)
+
+
+def test_redeploying_identical_files_is_a_no_op_and_a_change_is_a_new_version(crafted_app, diagram_dirs):
+    first = deploy_repository_diagrams()
+    assert [(r.deployment.version, r.created) for r in first] == [(1, True)]
+    again = deploy_repository_diagrams()
+    assert [(r.deployment.version, r.created) for r in again] == [(1, False)]
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(SOURCE.replace("working_days(2)", "working_days(3)", 1))
+    changed = deploy_repository_diagrams()
+    assert [(r.deployment.version, r.created) for r in changed] == [(2, True)]
+    assert deployments.latest_deployment("partnership_escalation").version == 2
+
+
+def test_cli_deploy_reports_the_error_and_exits_non_zero(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "broken.bpmn").write_text("<not-closed>")
+    result = crafted_app.test_cli_runner().invoke(args=["deploy"])
+    assert result.exit_code == 1
+    assert "broken.bpmn, line 1" in result.output
+
+
+def test_routing_table_without_a_matching_rule_stops_the_instance_visibly(app_factory, clock, diagram_dirs):
+    """A DMN table with no rule for stage 2: the instance goes to status error, with the reason in history."""
+    bpmn_dir, dmn_dir = diagram_dirs
+    routing = ROUTING
+    start = routing.index('<rule id="stage_2">')
+    end = routing.index("</rule>", start) + len("</rule>")
+    (dmn_dir / "partnership_routing.dmn").write_text(routing[:start] + routing[end:])
+    app = app_factory(BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)
+    with app.app_context():
+        client = app.test_client()
+        from test_partnership_escalation import START, record
+        instance = client.post("/api/instances", json={"protocol": "partnership_escalation", "data": START}).get_json()
+        task = instance["ready_tasks"][0]
+        result = client.post(f"/api/tasks/{task['id']}/complete", json={"data": record("unresolved")})
+        assert result.status_code == 200
+        body = result.get_json()
+        assert body["status"] == "error"
+        assert "No rule in decision table 'partnership_routing' matches {'Stage': 2}" in body["error"]
+        error = body["history"][-1]
+        assert error["kind"] == "error" and error["element_id"] == "route_counterpart"
+        assert body["ready_tasks"] == []
+        listed = client.get("/api/instances?status=error").get_json()
+        assert [i["id"] for i in listed] == [body["id"]]
+        page = client.get(f"/instances/{body['id']}").get_data(as_text=True)
+        assert "Needs attention (error)" in page and "No rule in decision table" in page

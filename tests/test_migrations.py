@@ -1,0 +1,36 @@
+"""The Alembic migrations build exactly the schema the models describe, and set-up is repeatable."""
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from flask_migrate import upgrade
+
+from workflow_app.extensions import db
+
+
+def test_migrations_match_the_models(app_factory, clock):
+    app = app_factory(deploy=False)
+    with app.app_context():
+        db.drop_all()
+        upgrade(directory=app.extensions["migrate"].directory)
+        with db.engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
+        assert differences == []
+
+
+def test_setup_command_is_idempotent(app_factory, clock):
+    app = app_factory(deploy=False)
+    with app.app_context():
+        db.drop_all()
+        runner = app.test_cli_runner()
+        first = runner.invoke(args=["setup"])
+        assert first.exit_code == 0, first.output
+        assert "partnership_escalation: version 1 deployed" in first.output
+        assert "demo data: 3 escalations created" in first.output
+        second = runner.invoke(args=["setup"])
+        assert second.exit_code == 0, second.output
+        assert "partnership_escalation: version 1 unchanged" in second.output
+        assert "demo data" not in second.output
+        stages = {i["case_reference"]: i["current_stage"] for i in app.test_client().get("/api/instances").get_json()}
+        assert stages["DEMO-002"].startswith("Stage 2")
+        assert stages["DEMO-003"].startswith("Stage 3")

@@ -1,0 +1,61 @@
+"""Timer firing: the cron command, the due-timer index, and deadlines that fell due while the app was down."""
+from __future__ import annotations
+
+from conftest import london
+from test_partnership_escalation import PROTOCOL, START
+from workflow_app.extensions import db
+from workflow_app.persistence.models import ProcessInstance
+from workflow_app.services import timers
+
+
+def test_run_once_command_fires_due_timers_and_records_them(app, api, clock):
+    instance_id = api.start(PROTOCOL, START)["id"]
+    runner = app.test_cli_runner()
+    assert "fired timers on 0 instance(s)" in runner.invoke(args=["timers", "run-once"]).output
+    clock.move_to(london(2026, 12, 3, 9, 30))
+    result = runner.invoke(args=["timers", "run-once"])
+    assert result.exit_code == 0 and "fired timers on 1 instance(s)" in result.output
+    fired = [h for h in api.instance(instance_id)["history"] if h["kind"] == "timer_fired"]
+    assert [(f["data"]["due_at"], f["at"]) for f in fired] == [("2026-12-03T09:00:00+00:00", "2026-12-03T09:30:00+00:00")]
+
+
+def test_due_timer_index_follows_the_instance(app, api, clock):
+    instance_id = api.start(PROTOCOL, START)["id"]
+    assert api.instance(instance_id)["next_deadline_at"] == "2026-12-03T09:00:00+00:00"
+    assert timers.due_instance_ids(london(2026, 12, 3, 8, 59), 10) == []
+    assert timers.due_instance_ids(london(2026, 12, 3, 9, 0), 10) == [instance_id]
+    task = api.ready(instance_id)
+    api.complete(task["id"], {"date_held": "2026-12-01", "participants": "x", "outcome": "resolved",
+                              "action_plan": "none needed"})
+    assert api.instance(instance_id)["next_deadline_at"] is None
+    assert timers.due_instance_ids(london(2027, 1, 1), 10) == []
+
+
+def test_sweep_touches_only_due_instances(app, api, clock):
+    early = api.start(PROTOCOL, START)["id"]
+    clock.move_to(london(2026, 12, 2, 9, 0))
+    late = api.start(PROTOCOL, {**START, "case_reference": "LATE"})["id"]
+    clock.move_to(london(2026, 12, 3, 12, 0))
+    result = timers.run_once()
+    assert result.fired == [early]
+    assert api.ready(late)["name"] == "stage1_discussion"
+    assert api.ready(early)["name"] == "stage2_discussion"
+
+
+def test_deadline_due_while_the_app_was_down_fires_on_the_next_start(app_factory, clock):
+    app = app_factory()
+    with app.app_context():
+        client = app.test_client()
+        instance_id = client.post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()["id"]
+        db.session.remove()
+        db.engine.dispose()  # the app "stops"
+    clock.move_to(london(2026, 12, 7, 8, 0))  # the deadline passed on Thursday while it was down
+    restarted = app_factory(reset_db=False)
+    with restarted.app_context():
+        result = restarted.test_cli_runner().invoke(args=["timers", "run-once"])
+        assert "fired timers on 1 instance(s)" in result.output
+        instance = db.session.get(ProcessInstance, instance_id)
+        breach = next(h for h in instance.history if h.kind == "deadline_breached")
+        assert breach.data["due_at"] == "2026-12-03T09:00:00+00:00"
+        assert breach.at.isoformat() == "2026-12-07T08:00:00+00:00"
+        assert instance.current_stage == "Stage 2 – Direct manager to manager discussion"
