@@ -59,3 +59,24 @@ def test_deadline_due_while_the_app_was_down_fires_on_the_next_start(app_factory
         assert breach.data["due_at"] == "2026-12-03T09:00:00+00:00"
         assert breach.at.isoformat() == "2026-12-07T08:00:00+00:00"
         assert instance.current_stage == "Stage 2 – Direct manager to manager discussion"
+
+
+def test_served_app_background_loop_fires_due_timers(app, api, clock):
+    """The loop `flask serve` starts: a deadline already past is fired without anyone running a command."""
+    import threading
+
+    instance_id = api.start(PROTOCOL, START)["id"]
+    clock.move_to(london(2026, 12, 4, 9, 0))
+    thread = timers.start_background_loop(app, 0.01)
+    try:
+        fired = threading.Event()
+        for _ in range(500):  # poll up to ~5 s of real time; normally the first round suffices
+            db.session.expire_all()
+            if db.session.get(ProcessInstance, instance_id).current_stage.startswith("Stage 2"):
+                fired.set()
+                break
+            fired.wait(0.01)
+        assert fired.is_set(), "the background sweep did not fire the due deadline"
+    finally:
+        thread.stop.set()
+        thread.join(timeout=5)

@@ -6,6 +6,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_migrate import upgrade
 from sqlalchemy import select
+from werkzeug.serving import run_simple
 
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ProcessInstance
@@ -80,7 +81,8 @@ def serve_command(host: str, port: int) -> None:
     if interval > 0:
         timers.start_background_loop(app, interval)
         click.echo(f"timer sweep every {interval:g}s")
-    app.run(host=host, port=port, debug=False, use_reloader=False)
+    # app.run() refuses to block inside a `flask` command, so start Werkzeug's server directly.
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
 def register_cli(app: Flask) -> None:

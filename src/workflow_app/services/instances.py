@@ -280,3 +280,26 @@ def task_documentation(record: TaskRecord) -> str:
 def local_time(deployment: Deployment, value: datetime | None) -> datetime | None:
     """A stored UTC time in the deployment's timezone, for display."""
     return value.astimezone(calendar_of(deployment).zone) if value else None
+
+
+def case_details(instance: ProcessInstance) -> list[tuple[str, Any]]:
+    """The start form's fields with their labels and this instance's values, for display."""
+    form = start_form(instance.deployment)
+    if form is None:
+        return []
+    return [(f.name, f.label, instance.data.get(f.name)) for f in form.fields
+            if instance.data.get(f.name) not in (None, "", [])]
+
+
+def readable_data(deployment: Deployment, element_id: str | None, data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """History data with form labels (and choice labels) instead of field names, where the form knows them."""
+    bundle = bundle_for(deployment)
+    form = bundle.forms.get(element_id) if element_id else bundle.start_form
+    rows = []
+    for key, value in data.items():
+        field = form.field_named(key) if form else None
+        if field is None:
+            rows.append((key.replace("_", " ").capitalize(), value))
+        else:
+            rows.append((field.label, dict(field.choices).get(value, value) if field.choices else value))
+    return rows

@@ -81,7 +81,26 @@ def register_template_helpers(app: Flask) -> None:
             value = instances.local_time(deployment, value)
         return value.strftime("%a %d %b %Y, %H:%M %Z")
 
+    @app.template_filter("display_value")
+    def display_value(value: Any) -> Any:
+        """Booleans as Yes/No and table rows as 'a — b' lines; everything else as it is."""
+        if isinstance(value, bool):
+            return "Yes" if value else "No"
+        if isinstance(value, list) and all(isinstance(row, dict) for row in value):
+            return "\n".join(" — ".join(str(v) for v in row.values()) for row in value)
+        return value
+
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
-                "deadline_of": instances.deadline_of, "now": clock.now}
+                "deadline_of": instances.deadline_of, "now": clock.now, "case_details": instances.case_details,
+                "readable_data": _readable_history_data}
+
+
+def _readable_history_data(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:
+    # Only form submissions are labelled from a form; engine events keep their own keys.
+    if entry.kind == "started":
+        return instances.readable_data(instance.deployment, None, entry.data)
+    if entry.kind == "task_completed":
+        return instances.readable_data(instance.deployment, entry.element_id, entry.data)
+    return [(key.replace("_", " ").capitalize(), value) for key, value in entry.data.items()]
