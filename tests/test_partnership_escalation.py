@@ -263,3 +263,18 @@ def test_inbox_lists_ready_tasks_by_role(api):
     assert {t["instance_id"] for t in api.request("GET", "/api/tasks")} == {first, second}
     managers = api.request("GET", "/api/tasks?role=Line Manager")
     assert [(t["instance_id"], t["case_reference"], t["protocol"]) for t in managers] == [(second, "CASE-43", PROTOCOL)]
+
+
+def test_cancelling_an_escalation_closes_its_tasks_and_stops_its_timers(api, clock):
+    instance_id = api.start(PROTOCOL, START)["id"]
+    task = api.ready(instance_id)
+    api.request("POST", f"/api/instances/{instance_id}/cancel", 400, json={"reason": " "})
+    result = api.request("POST", f"/api/instances/{instance_id}/cancel", json={"reason": "Raised in error"})
+    assert result["status"] == "cancelled" and result["end_reason"] == "Raised in error"
+    assert result["ready_tasks"] == [] and result["next_deadline_at"] is None
+    assert [h["kind"] for h in result["history"]][-2:] == ["task_cancelled", "ended"]
+    api.complete(task["id"], record("resolved"), expect=409)
+    clock.move_to(london(2026, 12, 10))
+    api.sweep()
+    assert api.instance(instance_id)["history"] == result["history"]
+    api.request("POST", f"/api/instances/{instance_id}/cancel", 409, json={"reason": "again"})

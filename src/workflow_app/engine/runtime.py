@@ -141,6 +141,10 @@ class EngineInstance:
             raise EngineError(_message(exc), task.task_spec.bpmn_id) from None
         self._run_engine()
 
+    def cancel(self) -> None:
+        """Stop the process: every open task and waiting timer is cancelled."""
+        self._wf.cancel()
+
     def fire_due_timers(self) -> None:
         self._wf.refresh_timers()
         self._run_engine()

@@ -22,7 +22,7 @@ from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRec
 from workflow_app.services import history
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
-from workflow_app.services.errors import Conflict, NotFound
+from workflow_app.services.errors import Conflict, InvalidInput, NotFound
 from workflow_app.services.expressions import diagram_functions
 from workflow_app.services.form_validation import validate_submission
 
@@ -128,6 +128,30 @@ def fire_due_timers(instance_id: int) -> bool:
     except Conflict:
         return False
     return True
+
+
+def cancel_instance(instance_id: int, reason: str, *, actor: str) -> ProcessInstance:
+    """Withdraw an escalation (raised in error, superseded): open tasks close, timers stop."""
+    instance = get_instance(instance_id)
+    if instance.status != RUNNING and instance.status != "error":
+        raise Conflict(f"This escalation is already {instance.status}; nothing was changed.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput({"reason": "Say why the escalation is cancelled"}, "Say why the escalation is cancelled")
+    engine = _load_engine(instance)
+    engine.cancel()
+    now = clock.now()
+    _sync_tasks(instance, engine, None, now)
+    instance.state = engine.dumps()
+    instance.status = "cancelled"
+    instance.end_reason = reason
+    instance.ended_at = now
+    instance.updated_at = now
+    instance.current_stage = None
+    instance.next_timer_at = None
+    history.record(instance, "ended", actor=actor, data={"status": "cancelled", "reason": reason}, at=now)
+    _commit()
+    return instance
 
 
 # -- the one place state is written ----------------------------------------------------------------

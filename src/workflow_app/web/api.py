@@ -78,6 +78,13 @@ def get_instance(instance_id: int):
     return jsonify(instance_dict(instances.get_instance(instance_id)))
 
 
+@bp.post("/instances/<int:instance_id>/cancel")
+def cancel_instance(instance_id: int):
+    reason = _json_body().get("reason")
+    instance = instances.cancel_instance(instance_id, reason if isinstance(reason, str) else "", actor=current_actor())
+    return jsonify(instance_dict(instance))
+
+
 @bp.get("/tasks")
 def list_tasks():
     return jsonify([task_dict(t) for t in instances.ready_tasks(role=request.args.get("role"))])

@@ -1,7 +1,7 @@
 """HTML pages for staff and process owners."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 
 from workflow_app.services import deployments, instances
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound, ServiceError
@@ -96,6 +96,19 @@ def instance_list():
 @bp.get("/instances/<int:instance_id>")
 def instance(instance_id: int):
     return render_template("instance.html", instance=instances.get_instance(instance_id))
+
+
+@bp.post("/instances/<int:instance_id>/cancel")
+def cancel(instance_id: int):
+    try:
+        instances.cancel_instance(instance_id, request.form.get("reason", ""), actor=current_actor())
+    except InvalidInput as exc:
+        flash(exc.field_errors.get("reason", exc.message), "error")
+    except Conflict as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"Escalation {instance_id} cancelled.", "info")
+    return redirect(url_for("ui.instance", instance_id=instance_id))
 
 
 def _form_values(form, submitted: dict) -> dict:
