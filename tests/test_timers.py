@@ -80,3 +80,12 @@ def test_served_app_background_loop_fires_due_timers(app, api, clock):
     finally:
         thread.stop.set()
         thread.join(timeout=5)
+
+
+def test_worker_command_sweeps_until_told_to_stop(app, api, clock):
+    instance_id = api.start(PROTOCOL, START)["id"]
+    clock.move_to(london(2026, 12, 3, 10, 0))
+    result = app.test_cli_runner().invoke(args=["timers", "worker", "--interval", "0", "--max-sweeps", "2"])
+    assert result.exit_code == 0, result.output
+    assert "fired timers on 1 instance(s)" in result.output and "timer worker: stopped" in result.output
+    assert api.ready(instance_id)["name"] == "stage2_discussion"

@@ -71,6 +71,37 @@ def timers_run_once(limit: int) -> None:
     click.echo(f"fired timers on {len(result.fired)} instance(s); {len(result.skipped)} skipped")
 
 
+@timers_cli.command("worker")
+@click.option("--interval", default=None, type=float, help="Seconds between sweeps (default: WORKFLOW_TIMER_SWEEP_SECONDS).")
+@click.option("--limit", default=500, show_default=True, help="At most this many instances per sweep.")
+@click.option("--max-sweeps", default=0, help="Stop after this many sweeps (0: run until stopped).")
+def timers_worker(interval: float | None, limit: int, max_sweeps: int) -> None:
+    """Sweep due timers forever (production worker); stops cleanly on SIGTERM or Ctrl-C.
+
+    Several workers may run at once, on one or many machines: each due timer fires exactly once.
+    """
+    import signal
+    import threading
+
+    stop = threading.Event()
+    previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
+    interval = interval if interval is not None else current_app.config["TIMER_SWEEP_SECONDS"] or 30
+    click.echo(f"timer worker: sweeping every {interval:g}s")
+    sweeps = 0
+    while not stop.is_set():
+        result = timers.run_once(limit=limit)
+        db.session.remove()
+        if result.fired:
+            click.echo(f"fired timers on {len(result.fired)} instance(s)")
+        sweeps += 1
+        if max_sweeps and sweeps >= max_sweeps:
+            break
+        stop.wait(interval)
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
+    click.echo("timer worker: stopped")
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)

@@ -12,6 +12,10 @@ def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(v.strip() for v in (value or "").split(",") if v.strip())
 
 
+def _pairs(value: str | None) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in _csv(value) if "=" in item)
+
+
 def from_environment(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'workflow_app.db'}"
     return {
@@ -23,6 +27,10 @@ def from_environment(instance_path: Path) -> dict:
         "TIMER_SWEEP_SECONDS": float(os.environ.get("WORKFLOW_TIMER_SWEEP_SECONDS", "30")),
         # Extra non-working days for every calendar, e.g. "2026-12-24,2026-12-31".
         "CALENDAR_CLOSURES": _csv(os.environ.get("WORKFLOW_CALENDAR_CLOSURES")),
+        # Per-protocol holiday calendar instead of the diagram's, e.g. "partnership_escalation=GB-SCT".
+        "CALENDAR_OVERRIDES": _pairs(os.environ.get("WORKFLOW_CALENDAR_OVERRIDES")),
+        # Office hours for working-hour deadlines, e.g. "08:30-16:30" (default: the diagram's, else 09:00-17:00).
+        "OFFICE_HOURS": os.environ.get("WORKFLOW_OFFICE_HOURS") or None,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }

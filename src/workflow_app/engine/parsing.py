@@ -62,6 +62,8 @@ class ProcessBundle:
     end_statuses: dict[str, str] = field(default_factory=dict)  # end event id -> resolved/closed/...
     lanes: list[str] = field(default_factory=list)
     decision_refs: dict[str, str] = field(default_factory=dict)  # business rule task id -> decision id
+    cycle_timers: set[str] = field(default_factory=set)  # ids of timer events with a timeCycle
+    timer_expressions: dict[str, str] = field(default_factory=dict)  # timer event id -> expression text
 
     @property
     def calendar(self) -> str | None:
@@ -185,6 +187,14 @@ def _collect_elements(process: etree._Element, bundle: ProcessBundle, filename: 
             bundle.element_docs[element_id] = doc
         if tag == "boundaryEvent":
             bundle.attached_to[element_id] = element.get("attachedToRef")
+        timer = element.find("bpmn:timerEventDefinition", NS)
+        if timer is not None:
+            for kind in ("timeDate", "timeDuration", "timeCycle"):
+                expression = timer.find(f"bpmn:{kind}", NS)
+                if expression is not None:
+                    bundle.timer_expressions[element_id] = (expression.text or "").strip()
+                    if kind == "timeCycle":
+                        bundle.cycle_timers.add(element_id)
         if tag == "businessRuleTask":
             bundle.decision_refs[element_id] = element.get(f"{{{CAMUNDA_NS}}}decisionRef")
         if tag == "endEvent" and "status" in bundle.element_properties[element_id]:

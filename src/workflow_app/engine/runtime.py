@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.dmn.specs import BusinessRuleTaskMixin
@@ -146,7 +146,12 @@ class EngineInstance:
         self._wf.cancel()
 
     def fire_due_timers(self) -> None:
-        self._wf.refresh_timers()
+        cycles = self._cycle_snapshot()
+        try:
+            self._wf.refresh_timers()
+        except SpiffWorkflowException as exc:
+            raise EngineError(_message(exc)) from None
+        self._note_cycle_fires(cycles)
         self._run_engine()
 
     # -- internals --------------------------------------------------------------------------
@@ -162,7 +167,9 @@ class EngineInstance:
     def _run_engine(self) -> None:
         try:
             for _ in range(MAX_ENGINE_ROUNDS):
+                cycles = self._cycle_snapshot()
                 self._wf.do_engine_steps(will_complete_task=self._before_step, did_complete_task=self._after_step)
+                self._note_cycle_fires(cycles)
                 if not self._wf.get_tasks(state=TaskState.READY, manual=False):
                     return
             raise EngineError("The process kept running automatic steps without stopping; check loops and timers")
@@ -188,8 +195,10 @@ class EngineInstance:
         if element_id is None:
             return
         title = self.bundle.element_names.get(element_id, element_id)
-        if isinstance(getattr(spec, "event_definition", None), TimerEventDefinition):
-            self._record_timer(task, element_id, title)
+        definition = getattr(spec, "event_definition", None)
+        # A cycle's firings are noted as they happen (_note_cycle_fires); its final completion is not one.
+        if isinstance(definition, TimerEventDefinition) and not isinstance(definition, CycleTimerEventDefinition):
+            self._record_timer(task, element_id, title, task.internal_data.get("event_value"))
         if isinstance(spec, BusinessRuleTaskMixin):
             outputs = {o.name: task.data.get(o.name) for o in spec.dmnEngine.decision_table.outputs if o.name}
             self.events.append(EngineEvent("routed", element_id, title,
@@ -202,8 +211,7 @@ class EngineInstance:
                 data["recipients"] = properties["recipients"]
             self.events.append(EngineEvent(properties["history"], element_id, title, data))
 
-    def _record_timer(self, task, element_id: str, title: str) -> None:
-        due = task.internal_data.get("event_value")
+    def _record_timer(self, task, element_id: str, title: str, due: str | None) -> None:
         data = {"timer": title, "due_at": due}
         if isinstance(task.task_spec, BoundaryEvent):
             data["interrupting"] = bool(task.task_spec.cancel_activity)
@@ -220,8 +228,38 @@ class EngineInstance:
                                             "escalates": bool(getattr(task.task_spec, "cancel_activity", False))}))
 
     def _is_reminder(self, element_id: str) -> bool:
-        """A boundary timer marked ``timer_kind=reminder`` nudges; any other boundary timer is a deadline."""
-        return self.bundle.element_properties.get(element_id, {}).get("timer_kind") == "reminder"
+        """A boundary timer marked ``timer_kind=reminder`` nudges, and so does any cycle (a deadline
+        cannot repeat); any other boundary timer is the task's deadline."""
+        if self.bundle.element_properties.get(element_id, {}).get("timer_kind") == "reminder":
+            return True
+        return element_id in self.bundle.cycle_timers
+
+    # Cycles: SpiffWorkflow advances a cycle by a fixed number of seconds after each firing. We note
+    # each firing in history and re-evaluate the cycle expression, so that the next repetition is
+    # counted from the firing in working days (and a long outage does not replay missed reminders).
+    def _cycle_tasks(self):
+        return [t for t in self._waiting_timers() if isinstance(t.task_spec.event_definition, CycleTimerEventDefinition)]
+
+    def _cycle_snapshot(self) -> dict:
+        return {t.id: copy.deepcopy(t.internal_data.get("event_value")) for t in self._cycle_tasks()}
+
+    def _note_cycle_fires(self, before: dict) -> None:
+        for task in self._cycle_tasks():
+            old, new = before.get(task.id), task.internal_data.get("event_value")
+            if not isinstance(old, dict) or not isinstance(new, dict) or old.get("next") == new.get("next"):
+                continue
+            element_id = task.task_spec.bpmn_id
+            self._record_timer(task, element_id, self.bundle.element_names.get(element_id, element_id), old["next"])
+            self._rearm_cycle(task, new)
+
+    def _rearm_cycle(self, task, value: dict) -> None:
+        try:
+            expression = self._wf.script_engine.evaluate(task, task.task_spec.event_definition.expression)
+            _, start, _ = TimerEventDefinition.parse_iso_recurring_interval(expression)
+        except Exception:  # noqa: BLE001 - keep SpiffWorkflow's own schedule if the expression cannot be re-read
+            return
+        if start > as_utc(datetime.now(start.tzinfo)):
+            value["next"] = start.isoformat()
 
     def _waiting_timers(self):
         return [t for t in self._wf.event_manager.tasks.values()
@@ -230,6 +268,8 @@ class EngineInstance:
     @staticmethod
     def _timer_due(task) -> datetime | None:
         value = task.internal_data.get("event_value")
+        if isinstance(value, dict):  # a cycle: its next firing, unless it has run out
+            value = value.get("next") if value.get("cycles") != 0 else None
         if not isinstance(value, str):
             return None
         try:

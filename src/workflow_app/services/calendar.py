@@ -17,6 +17,7 @@ from workflow_app.clock import as_utc
 
 DEFAULT_CALENDAR = "GB-ENG"
 DEFAULT_TIMEZONE = "Europe/London"
+DEFAULT_OFFICE_HOURS = "09:00-17:00"
 
 
 class CalendarError(ValueError):
@@ -50,10 +51,20 @@ class WorkingCalendar:
     code: str = DEFAULT_CALENDAR
     timezone: str = DEFAULT_TIMEZONE
     closures: frozenset[date] = field(default_factory=frozenset)
+    office_hours: str = DEFAULT_OFFICE_HOURS
 
     def __post_init__(self) -> None:
         _holiday_source(self.code)
         _zone(self.timezone)
+        _parse_office_hours(self.office_hours)
+
+    @property
+    def office_open(self) -> time:
+        return _parse_office_hours(self.office_hours)[0]
+
+    @property
+    def office_close(self) -> time:
+        return _parse_office_hours(self.office_hours)[1]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -90,6 +101,41 @@ class WorkingCalendar:
             day = self.next_working_day(day)
         return self._local(day, local.time().replace(tzinfo=None))
 
+    def end_of_working_day(self, start: datetime, days: int = 0) -> datetime:
+        """Office closing time on the ``days``-th working day after ``start``'s date.
+
+        ``days == 0`` is the end of today when today is a working day and the office is still open,
+        otherwise the end of the next working day.
+        """
+        if days < 0:
+            raise ValueError("working days must not be negative")
+        local = as_utc(start).astimezone(self.zone)
+        day = local.date()
+        if days == 0:
+            if not self.is_working_day(day) or local.time().replace(tzinfo=None) >= self.office_close:
+                day = self.next_working_day(day)
+        for _ in range(days):
+            day = self.next_working_day(day)
+        return self._local(day, self.office_close)
+
+    def add_working_hours(self, start: datetime, hours: float) -> datetime:
+        """``start`` plus ``hours`` of office time (office hours on working days only)."""
+        if hours < 0:
+            raise ValueError("working hours must not be negative")
+        local = as_utc(start).astimezone(self.zone)
+        day, at = local.date(), local.time().replace(tzinfo=None)
+        if not self.is_working_day(day) or at >= self.office_close:
+            day, at = self.next_working_day(day), self.office_open
+        elif at < self.office_open:
+            at = self.office_open
+        remaining = timedelta(hours=hours)
+        while True:
+            left_today = datetime.combine(day, self.office_close) - datetime.combine(day, at)
+            if remaining <= left_today:
+                return self._local(day, (datetime.combine(day, at) + remaining).time())
+            remaining -= left_today
+            day, at = self.next_working_day(day), self.office_open
+
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Whole working days from ``start``'s date to ``end``'s date (negative when end is earlier)."""
         a = as_utc(start).astimezone(self.zone).date()
@@ -109,6 +155,18 @@ class WorkingCalendar:
         return datetime.combine(day, at, tzinfo=self.zone)
 
 
-def calendar_for(code: str | None, timezone: str | None,
-                 closures: frozenset[date] = frozenset()) -> WorkingCalendar:
-    return WorkingCalendar(code or DEFAULT_CALENDAR, timezone or DEFAULT_TIMEZONE, closures)
+@lru_cache(maxsize=32)
+def _parse_office_hours(spec: str) -> tuple[time, time]:
+    try:
+        opening, closing = (time.fromisoformat(part.strip()) for part in spec.split("-"))
+    except ValueError:
+        raise CalendarError(f"Office hours must look like 09:00-17:00, not '{spec}'") from None
+    if opening >= closing:
+        raise CalendarError(f"Office hours '{spec}' close before they open")
+    return opening, closing
+
+
+def calendar_for(code: str | None, timezone: str | None, closures: frozenset[date] = frozenset(),
+                 office_hours: str | None = None) -> WorkingCalendar:
+    return WorkingCalendar(code or DEFAULT_CALENDAR, timezone or DEFAULT_TIMEZONE, closures,
+                           office_hours or DEFAULT_OFFICE_HOURS)

@@ -39,7 +39,7 @@ def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, acto
     """
     try:
         bundle = parse_bundle(bpmn_xml, bpmn_filename, dmn_files)
-        calendar_for(bundle.calendar, bundle.timezone)
+        calendar_for(bundle.calendar, bundle.timezone, office_hours=bundle.properties.get("office_hours"))
     except DiagramError as exc:
         raise DeploymentFailed(str(exc), [exc.to_dict()]) from None
     except CalendarError as exc:

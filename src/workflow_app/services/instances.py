@@ -32,8 +32,12 @@ CONCURRENT_CHANGE = ("Someone else changed this escalation at the same moment, s
 
 
 def calendar_of(deployment: Deployment):
-    closures = frozenset(date.fromisoformat(d) for d in current_app.config.get("CALENDAR_CLOSURES", ()))
-    return calendar_for(deployment.calendar, deployment.timezone, closures)
+    """The deployment's calendar: the diagram's choice, unless this installation's config overrides it."""
+    config = current_app.config
+    closures = frozenset(date.fromisoformat(d) for d in config.get("CALENDAR_CLOSURES", ()))
+    code = config.get("CALENDAR_OVERRIDES", {}).get(deployment.protocol_key, deployment.calendar)
+    office_hours = config.get("OFFICE_HOURS") or bundle_for(deployment).properties.get("office_hours")
+    return calendar_for(code, deployment.timezone, closures, office_hours)
 
 
 def _functions(deployment: Deployment) -> dict:
@@ -112,9 +116,17 @@ def complete_task(task_id: str, submitted: dict[str, Any], *, actor: str, from_h
 
 
 def fire_due_timers(instance_id: int) -> bool:
-    """Fire whatever is due on one instance; False if another worker changed it first."""
-    instance = db.session.get(ProcessInstance, instance_id)
-    if instance is None or instance.status != RUNNING:
+    """Fire whatever is due on one instance; False if nothing was due any more (another worker got
+    there first) or another worker changed it at the same moment.
+
+    On PostgreSQL the row is locked (``FOR UPDATE SKIP LOCKED``) so a second sweeper skips it at once;
+    on every database the version column makes a lost race roll back instead of applying twice.
+    """
+    instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                                 .with_for_update(skip_locked=True))
+    if instance is None or instance.status != RUNNING or instance.next_timer_at is None \
+            or instance.next_timer_at > clock.now():
+        db.session.rollback()
         return False
     engine = _load_engine(instance)
     error = None
