@@ -89,3 +89,23 @@ def test_worker_command_sweeps_until_told_to_stop(app, api, clock):
     assert result.exit_code == 0, result.output
     assert "fired timers on 1 instance(s)" in result.output and "timer worker: stopped" in result.output
     assert api.ready(instance_id)["name"] == "stage2_discussion"
+
+
+def test_local_closure_days_from_config_move_deadlines(app_factory, clock):
+    app = app_factory(CALENDAR_CLOSURES=("2026-12-02",))  # office closed on Wednesday 2 December
+    with app.app_context():
+        body = app.test_client().post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()
+        assert body["ready_tasks"][0]["due_at"] == "2026-12-04T09:00:00+00:00"
+
+
+def test_config_can_override_the_diagram_calendar(app_factory, clock):
+    """Scotland: 2 January is a bank holiday (Monday 4 January 2027 in lieu); in England it is not."""
+    clock.move_to(london(2026, 12, 31, 10, 0))
+    app = app_factory(CALENDAR_OVERRIDES={PROTOCOL: "GB-SCT"})
+    with app.app_context():
+        body = app.test_client().post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()
+        assert body["ready_tasks"][0]["due_at"] == "2027-01-06T10:00:00+00:00"
+    england = app_factory()
+    with england.app_context():
+        body = england.test_client().post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()
+        assert body["ready_tasks"][0]["due_at"] == "2027-01-05T10:00:00+00:00"
