@@ -13,6 +13,12 @@ import time_machine
 from workflow_app import create_app
 from workflow_app.cli import deploy_repository_diagrams
 from workflow_app.extensions import db
+from workflow_app.services import people
+from workflow_app.services.deployments import bundle_for, latest_deployments
+
+TEST_AGENCIES = ("Northfield Academy", "Children's Social Care")
+TESTER = "tester"  # holds every role of every deployed protocol, in Children's Social Care
+PASSWORD = "correct horse battery"
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ZoneInfo("Europe/London")
@@ -57,6 +63,7 @@ def app_factory(tmp_path):
             "WTF_CSRF_ENABLED": False,
             "TIMER_SWEEP_SECONDS": 0,
             "SECRET_KEY": "test",
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # production uses scrypt; tests need speed
             **config,
         }
         app = create_app(settings)
@@ -66,6 +73,8 @@ def app_factory(tmp_path):
                 db.create_all()
             if deploy:
                 deploy_repository_diagrams()
+            if reset_db:
+                create_test_people()
         made.append(app)
         return app
 
@@ -75,6 +84,22 @@ def app_factory(tmp_path):
             db.session.remove()
             db.drop_all()
             db.engine.dispose()
+
+
+def create_test_people() -> None:
+    for name in TEST_AGENCIES:
+        people.get_or_create_agency(name)
+    lanes = {lane for d in latest_deployments() for lane in bundle_for(d).lanes}
+    people.create_user(TESTER, PASSWORD, display_name="Test User", agency="Children's Social Care",
+                       roles=[*lanes, people.PROCESS_OWNER, people.POLICY_EDITOR])
+    db.session.commit()
+
+
+def make_user(username: str, roles=(), agency: str | None = None, line_manager: str | None = None, **kwargs):
+    user = people.create_user(username, PASSWORD, display_name=username.replace(".", " ").title(), agency=agency,
+                              roles=roles, line_manager=line_manager, **kwargs)
+    db.session.commit()
+    return user
 
 
 @pytest.fixture
@@ -88,15 +113,31 @@ def api(app):
         yield Api(app.test_client())
 
 
-class Api:
-    """Thin JSON API client that fails loudly on an unexpected status."""
+def token_for(username: str) -> str:
+    _token, plain = people.issue_token(people.get_user(username))
+    db.session.commit()
+    return plain
 
-    def __init__(self, client, actor: str = "Test User"):
+
+class Api:
+    """Thin JSON API client, signed in with a personal token, that fails loudly on an unexpected status."""
+
+    def __init__(self, client, username: str = TESTER):
         self.client = client
-        self.actor = actor
+        self.username = username
+        self._tokens: dict[str, str] = {}
+
+    def as_user(self, username: str) -> "Api":
+        return Api(self.client, username)
+
+    def _token(self, username: str) -> str:
+        if username not in self._tokens:
+            self._tokens[username] = token_for(username)
+        return self._tokens[username]
 
     def request(self, method: str, url: str, expect: int = 200, **kwargs):
-        headers = {"X-Actor": kwargs.pop("actor", self.actor)}
+        username = kwargs.pop("user", self.username)
+        headers = {"Authorization": f"Bearer {self._token(username)}"}
         response = self.client.open(url, method=method, headers=headers, **kwargs)
         assert response.status_code == expect, (response.status_code, response.get_json())
         assert response.is_json, response.data[:200]

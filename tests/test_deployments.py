@@ -117,19 +117,20 @@ def test_routing_table_without_a_matching_rule_stops_the_instance_visibly(app_fa
     (dmn_dir / "partnership_routing.dmn").write_text(routing[:start] + routing[end:])
     app = app_factory(BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)
     with app.app_context():
-        client = app.test_client()
+        from conftest import Api
         from test_partnership_escalation import START, record
-        instance = client.post("/api/instances", json={"protocol": "partnership_escalation", "data": START}).get_json()
+        api = Api(app.test_client())
+        instance = api.start("partnership_escalation", START)
         task = instance["ready_tasks"][0]
-        result = client.post(f"/api/tasks/{task['id']}/complete", json={"data": record("unresolved")})
-        assert result.status_code == 200
-        body = result.get_json()
+        body = api.complete(task["id"], record("unresolved"))
         assert body["status"] == "error"
         assert "No rule in decision table 'partnership_routing' matches {'Stage': 2}" in body["error"]
         error = body["history"][-1]
         assert error["kind"] == "error" and error["element_id"] == "route_counterpart"
         assert body["ready_tasks"] == []
-        listed = client.get("/api/instances?status=error").get_json()
+        listed = api.request("GET", "/api/instances?status=error")
         assert [i["id"] for i in listed] == [body["id"]]
+        client = app.test_client()
+        client.post("/login", data={"username": "tester", "password": "correct horse battery"})
         page = client.get(f"/instances/{body['id']}").get_data(as_text=True)
         assert "Needs attention (error)" in page and "No rule in decision table" in page

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from conftest import PASSWORD, Api, make_user
 from test_partnership_escalation import PROTOCOL, START, record
 
 
@@ -12,7 +13,9 @@ from test_partnership_escalation import PROTOCOL, START, record
 def client(app):
     with app.app_context():
         client = app.test_client()
-        client.post("/actor", data={"actor": "Sam Patel (DSL)"})
+        make_user("sam.patel", roles=["Professional"], agency="Northfield Academy")
+        response = client.post("/login", data={"username": "sam.patel", "password": PASSWORD})
+        assert response.status_code == 302
         yield client
 
 
@@ -35,7 +38,7 @@ def test_raise_then_complete_stage_one_in_the_browser(client):
     assert response.status_code == 200
     assert "Escalation 1 started." in page
     assert "Stage 1 – Direct professional to professional discussion" in page
-    assert "Sam Patel (DSL)" in page  # who raised it, in history
+    assert "sam.patel" in page  # who raised it, in history
 
     inbox = text(client.get("/inbox"))
     assert "CASE-42" in inbox and "Stage 1 – Direct professional to professional discussion" in inbox
@@ -53,7 +56,7 @@ def test_raise_then_complete_stage_one_in_the_browser(client):
     assert "Two meetings held; positions unchanged." in page  # submitted form data in the timeline
 
 
-def test_errors_are_shown_next_to_fields_and_values_kept(client):
+def test_errors_are_shown_next_to_fields_and_values_kept(client, api):
     client.post(f"/protocols/{PROTOCOL}/start", data=START)
     task_id = re.search(r'href="/tasks/([0-9a-f-]{36})"', text(client.get("/inbox"))).group(1)
     response = client.post(f"/tasks/{task_id}", data={"participants": "Jo and Sam", "outcome": "unresolved",
@@ -65,32 +68,32 @@ def test_errors_are_shown_next_to_fields_and_values_kept(client):
     assert re.search(r'id="err-action_plan">This field is required<', page)
     assert re.search(r'id="err-evidence_explored">Required when Outcome is', page)
     assert "Jo and Sam" in page  # what the user typed is kept
-    assert "task_completed" not in str(client.get("/api/instances/1").get_json()["history"])
+    assert "task_completed" not in str(api.instance(1)["history"])
 
 
-def test_start_form_errors_create_nothing(client):
+def test_start_form_errors_create_nothing(client, api):
     response = client.post(f"/protocols/{PROTOCOL}/start", data={**START, "case_reference": ""})
     assert response.status_code == 400
     assert re.search(r'id="err-case_reference">This field is required<', text(response))
-    assert client.get("/api/instances").get_json() == []
+    assert api.request("GET", "/api/instances") == []
 
 
-def test_stale_task_page_gets_a_clear_message(client):
+def test_stale_task_page_gets_a_clear_message(client, api):
     client.post(f"/protocols/{PROTOCOL}/start", data=START)
     task_id = re.search(r'href="/tasks/([0-9a-f-]{36})"', text(client.get("/inbox"))).group(1)
     client.post(f"/tasks/{task_id}", data=record("resolved"))
     again = client.post(f"/tasks/{task_id}", data=record("unresolved"))
     assert again.status_code == 409
     page = text(again)
-    assert "already completed by Sam Patel (DSL)" in page
+    assert "already completed by sam.patel" in page
     assert "This task is no longer open" in page
-    assert client.get("/api/instances/1").get_json()["status"] == "resolved"
+    assert api.instance(1)["status"] == "resolved"
 
 
-def test_instance_list_filters_by_status(client):
+def test_instance_list_filters_by_status(client, api):
     client.post(f"/protocols/{PROTOCOL}/start", data=START)
     client.post(f"/protocols/{PROTOCOL}/start", data={**START, "case_reference": "CASE-99"})
-    task_id = client.get("/api/instances/2").get_json()["ready_tasks"][0]["id"]
+    task_id = api.instance(2)["ready_tasks"][0]["id"]
     client.post(f"/tasks/{task_id}", data=record("resolved"))
     resolved = text(client.get("/instances?status=resolved"))
     assert "CASE-99" in resolved and "CASE-42" not in resolved
@@ -108,11 +111,17 @@ def test_forms_need_a_csrf_token(app_factory, clock):
     app = app_factory(WTF_CSRF_ENABLED=True)
     with app.app_context():
         client = app.test_client()
+        token_of = lambda page: re.search(r'name="csrf_token" value="([^"]+)"', text(page)).group(1)
+        refused = client.post("/login", data={"username": "tester", "password": PASSWORD})
+        assert refused.status_code == 400 and "This form has expired" in text(refused)
+        login = client.post("/login", data={"username": "tester", "password": PASSWORD,
+                                            "csrf_token": token_of(client.get("/login"))})
+        assert login.status_code == 302
         response = client.post(f"/protocols/{PROTOCOL}/start", data=START)
         assert response.status_code == 400
         assert "This form has expired" in text(response)
-        assert client.get("/api/instances").get_json() == []
-        form = text(client.get(f"/protocols/{PROTOCOL}/start"))
-        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        assert Api(client).request("GET", "/api/instances") == []
+        token = token_of(client.get(f"/protocols/{PROTOCOL}/start"))
         ok = client.post(f"/protocols/{PROTOCOL}/start", data={**START, "csrf_token": token})
         assert ok.status_code == 302
+        assert len(Api(client).request("GET", "/api/instances")) == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import london
+from conftest import london, make_user
 
 PROTOCOL = "partnership_escalation"
 START = {
@@ -227,12 +227,14 @@ def test_start_form_is_validated(api):
 
 
 def test_completing_a_task_twice_is_a_conflict_and_changes_nothing(api):
-    instance_id = api.start(PROTOCOL, START)["id"]
+    for name in ("first.person", "second.person"):
+        make_user(name, roles=["Professional"], agency="Children's Social Care")
+    instance_id = api.start(PROTOCOL, START, user="first.person")["id"]
     task = api.ready(instance_id)
-    api.complete(task["id"], record("unresolved"), actor="First Person")
+    api.complete(task["id"], record("unresolved"), user="first.person")
     after_first = api.instance(instance_id)
-    body = api.complete(task["id"], record("resolved"), expect=409, actor="Second Person")
-    assert "already completed by First Person" in body["error"]
+    body = api.complete(task["id"], record("resolved"), expect=409, user="second.person")
+    assert "already completed by first.person" in body["error"]
     assert api.instance(instance_id) == after_first
 
 
@@ -243,17 +245,22 @@ def test_unknown_task_and_instance_are_404_json(api):
 
 
 def test_history_records_actor_and_form_data(api):
-    instance_id = api.start(PROTOCOL, START, actor="Sam Patel")["id"]
-    task = api.ready(instance_id)
-    api.complete(task["id"], record("resolved"), actor="Jo Reed")
+    make_user("sam.patel", roles=["Professional"], agency="Northfield Academy")
+    make_user("jo.reed", roles=["Professional"], agency="Children's Social Care")
+    instance_id = api.start(PROTOCOL, START, user="sam.patel")["id"]
+    task = api.as_user("jo.reed").ready(instance_id)
+    api.request("POST", f"/api/tasks/{task['id']}/release", user="sam.patel")
+    api.request("POST", f"/api/tasks/{task['id']}/claim", user="jo.reed")
+    api.complete(task["id"], record("resolved"), user="jo.reed")
     history = api.instance(instance_id)["history"]
-    assert history[0]["kind"] == "started" and history[0]["actor"] == "Sam Patel"
+    assert history[0]["kind"] == "started" and history[0]["actor"] == "sam.patel"
     assert history[0]["data"]["case_reference"] == "CASE-42"
     completed = next(h for h in history if h["kind"] == "task_completed")
-    assert completed["actor"] == "Jo Reed"
+    assert completed["actor"] == "jo.reed"
     assert completed["data"]["outcome"] == "resolved"
     assert completed["at"] == "2026-12-01T09:00:00+00:00"
-    assert history[-1]["kind"] == "ended"
+    assert [h["kind"] for h in history] == ["started", "routed", "task_released", "task_claimed",
+                                            "task_completed", "ended"]
 
 
 def test_inbox_lists_ready_tasks_by_role(api):

@@ -36,17 +36,26 @@ def test_setup_then_serve(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/protocols", timeout=2) as response:
-                    protocols = json.load(response)
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
+                    assert json.load(response) == {"status": "ok"}
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.2)  # waiting for the server to listen, not timing behaviour
-        assert "partnership_escalation" in {p["key"] for p in protocols}
+        token = subprocess.run([*FLASK, "users", "token", "sam.patel"], cwd=ROOT, env=env, capture_output=True,
+                               text=True, timeout=60, check=True).stdout.strip()
+
+        def get(path: str):
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                             headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return json.load(response)
+
+        assert "partnership_escalation" in {p["key"] for p in get("/api/protocols")}
+        assert [(t["case_reference"], t["name"]) for t in get("/api/tasks")] == [("DEMO-001", "stage1_discussion")]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/inbox", timeout=5) as response:
-            inbox = response.read().decode()
-        assert "DEMO-001" in inbox and "Stage 1 – Direct professional to professional discussion" in inbox
+            assert "Sign in" in response.read().decode()  # pages need a signed-in user
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -1,7 +1,7 @@
 """Timer firing: the cron command, the due-timer index, and deadlines that fell due while the app was down."""
 from __future__ import annotations
 
-from conftest import london
+from conftest import Api, london
 from test_partnership_escalation import PROTOCOL, START
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ProcessInstance
@@ -45,8 +45,7 @@ def test_sweep_touches_only_due_instances(app, api, clock):
 def test_deadline_due_while_the_app_was_down_fires_on_the_next_start(app_factory, clock):
     app = app_factory()
     with app.app_context():
-        client = app.test_client()
-        instance_id = client.post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()["id"]
+        instance_id = Api(app.test_client()).start(PROTOCOL, START)["id"]
         db.session.remove()
         db.engine.dispose()  # the app "stops"
     clock.move_to(london(2026, 12, 7, 8, 0))  # the deadline passed on Thursday while it was down
@@ -94,7 +93,7 @@ def test_worker_command_sweeps_until_told_to_stop(app, api, clock):
 def test_local_closure_days_from_config_move_deadlines(app_factory, clock):
     app = app_factory(CALENDAR_CLOSURES=("2026-12-02",))  # office closed on Wednesday 2 December
     with app.app_context():
-        body = app.test_client().post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()
+        body = Api(app.test_client()).start(PROTOCOL, START)
         assert body["ready_tasks"][0]["due_at"] == "2026-12-04T09:00:00+00:00"
 
 
@@ -103,9 +102,9 @@ def test_config_can_override_the_diagram_calendar(app_factory, clock):
     clock.move_to(london(2026, 12, 31, 10, 0))
     app = app_factory(CALENDAR_OVERRIDES={PROTOCOL: "GB-SCT"})
     with app.app_context():
-        body = app.test_client().post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()
+        body = Api(app.test_client()).start(PROTOCOL, START)
         assert body["ready_tasks"][0]["due_at"] == "2027-01-06T10:00:00+00:00"
     england = app_factory()
     with england.app_context():
-        body = england.test_client().post("/api/instances", json={"protocol": PROTOCOL, "data": START}).get_json()
+        body = Api(england.test_client()).start(PROTOCOL, START)
         assert body["ready_tasks"][0]["due_at"] == "2027-01-05T10:00:00+00:00"

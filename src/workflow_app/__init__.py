@@ -12,7 +12,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from workflow_app.config import PROJECT_ROOT, from_environment
-from workflow_app.extensions import csrf, db, migrate
+from workflow_app.extensions import csrf, db, limiter, login_manager, migrate
 
 MIGRATIONS_DIR = Path(__file__).parent / "persistence" / "migrations"
 
@@ -32,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
 
     from workflow_app.web import register_web
     register_web(app)

@@ -10,11 +10,12 @@ from werkzeug.serving import run_simple
 
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ProcessInstance
-from workflow_app.services import deployments, timers
+from workflow_app.services import deployments, people, timers
 from workflow_app.services.demo import create_demo_data
-from workflow_app.services.errors import DeploymentFailed
+from workflow_app.services.errors import DeploymentFailed, InvalidInput, NotFound
 
 timers_cli = AppGroup("timers", help="Fire due timers (deadlines, reminders).")
+users_cli = AppGroup("users", help="Manage users and their API tokens.")
 
 
 def deploy_repository_diagrams(actor: str = "system (start-up)") -> list:
@@ -116,7 +117,77 @@ def serve_command(host: str, port: int) -> None:
     run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
 
 
+@users_cli.command("create")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", "display_name", default=None, help="Full name.")
+@click.option("--agency", default=None)
+@click.option("--role", "roles", multiple=True, help="Repeat for several roles.")
+@click.option("--line-manager", default=None, help="Username of the line manager.")
+@click.option("--owns", "protocols", multiple=True, help="Protocol key this process owner is responsible for.")
+def users_create(username, password, display_name, agency, roles, line_manager, protocols) -> None:
+    """Create a user."""
+    try:
+        user = people.create_user(username, password, display_name=display_name, agency=agency, roles=roles,
+                                  line_manager=line_manager, protocols=protocols)
+    except InvalidInput as exc:
+        db.session.rollback()
+        raise click.ClickException("; ".join(f"{k}: {v}" for k, v in exc.field_errors.items())) from None
+    db.session.commit()
+    click.echo(f"created {user.username}")
+
+
+@users_cli.command("list")
+def users_list() -> None:
+    """List users with agency and roles."""
+    for user in people.list_users():
+        roles = ", ".join(r.name for r in user.roles) or "-"
+        state = "" if user.active else " (inactive)"
+        click.echo(f"{user.username:<20} {user.display_name:<24} {user.agency.name if user.agency else '-':<40} {roles}{state}")
+
+
+@users_cli.command("token")
+@click.argument("username")
+@click.option("--label", default="", help="What the token is for.")
+def users_token(username: str, label: str) -> None:
+    """Print a new personal API token for USERNAME (shown once; only its hash is kept)."""
+    user = people.get_user(username, required=False)
+    if user is None:
+        raise click.ClickException(f"There is no user '{username}'")
+    token, plain = people.issue_token(user, label)
+    db.session.commit()
+    click.echo(plain)
+
+
+@users_cli.command("revoke-token")
+@click.argument("token_id", type=int)
+def users_revoke_token(token_id: int) -> None:
+    """Revoke an API token by its number (see the user's admin page)."""
+    try:
+        token = people.revoke_token(token_id)
+    except NotFound as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"token {token_id} of {token.user.username} revoked")
+
+
+@users_cli.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_set_password(username: str, password: str) -> None:
+    user = people.get_user(username, required=False)
+    if user is None:
+        raise click.ClickException(f"There is no user '{username}'")
+    try:
+        people.set_password(user, password)
+    except InvalidInput as exc:
+        raise click.ClickException(exc.field_errors["password"]) from None
+    db.session.commit()
+    click.echo(f"password of {username} changed")
+
+
 def register_cli(app: Flask) -> None:
     for command in (deploy_command, setup_command, demo_data_command, serve_command):
         app.cli.add_command(command)
     app.cli.add_command(timers_cli)
+    app.cli.add_command(users_cli)

@@ -31,6 +31,10 @@ def from_environment(instance_path: Path) -> dict:
         "CALENDAR_OVERRIDES": _pairs(os.environ.get("WORKFLOW_CALENDAR_OVERRIDES")),
         # Office hours for working-hour deadlines, e.g. "08:30-16:30" (default: the diagram's, else 09:00-17:00).
         "OFFICE_HOURS": os.environ.get("WORKFLOW_OFFICE_HOURS") or None,
+        "LOGIN_RATE_LIMIT": os.environ.get("WORKFLOW_LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("WORKFLOW_RATELIMIT_STORAGE_URI", "memory://"),
+        "SESSION_COOKIE_SECURE": os.environ.get("WORKFLOW_SECURE_COOKIES", "") == "1",
+        "REMEMBER_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }

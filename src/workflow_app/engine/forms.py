@@ -34,6 +34,8 @@ class FieldSpec:
     readonly: bool = False
     # type "table": a repeating section, one row per item; (column name, column label)
     columns: tuple[tuple[str, str], ...] = ()
+    # choices supplied by the installation rather than the diagram, e.g. "agencies"
+    choices_from: str | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -47,6 +49,7 @@ class FieldSpec:
             "default": self.default,
             "multiline": self.multiline,
             "columns": [{"name": n, "label": lab} for n, lab in self.columns],
+            "choices_from": self.choices_from,
         }
 
 
@@ -150,6 +153,7 @@ def _read_field(xml_field: etree._Element, element_id: str) -> FieldSpec:
         maximum=float(maximum) if maximum not in (None, "") else None,
         readonly="readonly" in constraints,
         columns=columns,
+        choices_from=props.get("choices_from") or None,
     )
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator, UniqueConstraint
+from flask_login import UserMixin
+from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workflow_app.extensions import db
@@ -54,6 +56,102 @@ class Deployment(db.Model):
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
+user_roles = Table(
+    "user_roles", db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_protocols = Table(  # protocols a process owner is responsible for
+    "user_protocols", db.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("protocol_key", String(200), primary_key=True),
+)
+
+instance_agencies = Table(
+    "instance_agencies", db.metadata,
+    Column("instance_id", ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True),
+    Column("agency_id", ForeignKey("agencies.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Agency(db.Model):
+    __tablename__ = "agencies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class Role(db.Model):
+    """A role people hold; lane names in diagrams are role names (matched without regard to case)."""
+
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(300))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True, index=True)
+    line_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    agency: Mapped[Agency | None] = relationship()
+    line_manager: Mapped["User | None"] = relationship(remote_side="User.id", back_populates="reports")
+    reports: Mapped[list["User"]] = relationship(back_populates="line_manager")
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles, order_by="Role.name")
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login: a deactivated user cannot sign in
+        return bool(self.active)
+
+    @property
+    def role_names(self) -> set[str]:
+        return {r.name.casefold() for r in self.roles}
+
+    def has_role(self, name: str | None) -> bool:
+        return bool(name) and name.casefold() in self.role_names
+
+
+class ApiToken(db.Model):
+    """A personal API token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship()
+
+
+class AuditEntry(db.Model):
+    """Security-relevant events that are not part of an instance's history (e.g. a refused action)."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    actor: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
 class ProcessInstance(db.Model):
     __tablename__ = "instances"
     __table_args__ = (Index("ix_instances_status_timer", "status", "next_timer_at"),)
@@ -75,7 +173,10 @@ class ProcessInstance(db.Model):
     next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+
     deployment: Mapped[Deployment] = relationship()
+    agencies: Mapped[list[Agency]] = relationship(secondary=instance_agencies, order_by="Agency.name")
     tasks: Mapped[list["TaskRecord"]] = relationship(back_populates="instance", order_by="TaskRecord.created_at")
     history: Mapped[list["HistoryEntry"]] = relationship(back_populates="instance", order_by="HistoryEntry.id")
 
@@ -100,8 +201,11 @@ class TaskRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
 
     instance: Mapped[ProcessInstance] = relationship(back_populates="tasks")
+    assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
 
 
 class HistoryEntry(db.Model):

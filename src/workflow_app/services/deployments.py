@@ -60,6 +60,8 @@ def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, acto
     )
     db.session.add(deployment)
     db.session.flush()
+    from workflow_app.services import people  # roles named by the diagram's lanes exist once it is deployed
+    people.ensure_roles(bundle.lanes)
     with _bundle_lock:
         _bundle_cache[deployment.content_hash] = bundle
     return DeployResult(deployment, created=True)

@@ -15,8 +15,13 @@ TRUE_WORDS = {"true", "on", "yes", "y", "1"}
 FALSE_WORDS = {"false", "off", "no", "n", "0", ""}
 
 
-def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, from_html: bool = False) -> dict[str, Any]:
-    """Return clean values for every field of ``form``, or raise :class:`InvalidInput`."""
+def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, from_html: bool = False,
+                        dynamic_choices: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Return clean values for every field of ``form``, or raise :class:`InvalidInput`.
+
+    ``dynamic_choices`` supplies the allowed values of fields whose choices come from the installation
+    (``choices_from``), e.g. ``{"agencies": [...]}``.
+    """
     fields = form.fields if form else ()
     errors: dict[str, str] = {}
     known = {f.name for f in fields}
@@ -27,6 +32,8 @@ def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, fro
     for spec in fields:
         try:
             value = _clean(spec, submitted.get(spec.name), from_html)
+            if spec.choices_from and value is not None:
+                value = _dynamic_choice(value, spec, (dynamic_choices or {}).get(spec.choices_from, []))
         except ValueError as exc:
             errors[spec.name] = str(exc)
             continue
@@ -134,3 +141,11 @@ def _table(raw: Any, spec: FieldSpec) -> list[dict[str, str]] | None:
             raise ValueError(f"Row {number}: fill in {' and '.join(missing)}")
         rows.append(cells)
     return rows or None
+
+
+def _dynamic_choice(value: Any, spec: FieldSpec, allowed: list[str]) -> str:
+    by_key = {a.casefold(): a for a in allowed}
+    chosen = by_key.get(str(value).strip().casefold())
+    if chosen is None:
+        raise ValueError(f"Choose one of the {spec.choices_from} listed")
+    return chosen

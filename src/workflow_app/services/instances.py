@@ -11,15 +11,15 @@ from datetime import date, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
-from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord
-from workflow_app.services import history
+from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User
+from workflow_app.services import access, history, people
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound
@@ -51,38 +51,52 @@ def _load_engine(instance: ProcessInstance) -> EngineInstance:
 
 # -- commands -------------------------------------------------------------------------------------
 
-def start_instance(protocol_key: str, submitted: dict[str, Any], *, actor: str,
+def dynamic_choices() -> dict[str, list[str]]:
+    """Values for form fields whose choices come from this installation (``choices_from``)."""
+    return {"agencies": [a.name for a in db.session.scalars(select(Agency).order_by(Agency.name))]}
+
+
+def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
                    from_html: bool = False) -> ProcessInstance:
     deployment = require_latest(protocol_key)
+    access.require_start(user, deployment)
     bundle = bundle_for(deployment)
-    clean = validate_submission(bundle.start_form, submitted, from_html=from_html)
+    clean = validate_submission(bundle.start_form, submitted, from_html=from_html, dynamic_choices=dynamic_choices())
     now = clock.now()
     instance = ProcessInstance(
         deployment=deployment, protocol_key=deployment.protocol_key, status=RUNNING,
         case_reference=str(clean["case_reference"]) if clean.get("case_reference") else None,
-        state="", data={}, started_at=now, started_by=actor, updated_at=now,
+        state="", data={}, started_at=now, started_by=user.username, started_by_id=user.id, updated_at=now,
+        agencies=_named_agencies(bundle.start_form, clean),
     )
     db.session.add(instance)
-    history.record(instance, "started", actor=actor, data=clean, at=now)
+    history.record(instance, "started", actor=user.username, data=clean, at=now)
     engine = EngineInstance.new(bundle, _functions(deployment))
     error = None
     try:
         engine.begin(clean)
     except EngineError as exc:
         error = exc
-    _apply(instance, engine, error=error)
+    _apply(instance, engine, error=error, actor=user)
     db.session.commit()
     return instance
 
 
-def complete_task(task_id: str, submitted: dict[str, Any], *, actor: str, from_html: bool = False) -> ProcessInstance:
-    record = db.session.get(TaskRecord, task_id)
-    if record is None:
-        raise NotFound("There is no such task")
+def _named_agencies(form, clean: dict[str, Any]) -> list[Agency]:
+    """The agencies an escalation is between: the values of its start form's agency fields."""
+    names = {clean[f.name] for f in (form.fields if form else ()) if f.choices_from == "agencies" and clean.get(f.name)}
+    return [a for a in (people.find_agency(n) for n in sorted(names)) if a is not None]
+
+
+def complete_task(task_id: str, submitted: dict[str, Any], *, user: User, from_html: bool = False) -> ProcessInstance:
+    record = get_task(task_id)
+    access.require_see_instance(user, record.instance)
     _require_open(record)
+    access.require_complete(user, record)
     instance = record.instance
     bundle = bundle_for(instance.deployment)
-    clean = validate_submission(bundle.forms.get(record.element_id), submitted, from_html=from_html)
+    clean = validate_submission(bundle.forms.get(record.element_id), submitted, from_html=from_html,
+                                dynamic_choices=dynamic_choices())
 
     engine = _load_engine(instance)
     # A deadline that passed before this submission takes effect first, as it would have had
@@ -107,10 +121,12 @@ def complete_task(task_id: str, submitted: dict[str, Any], *, actor: str, from_h
     except EngineError as exc:
         error = exc
     now = clock.now()
-    history.record(instance, "task_completed", actor=actor, task=record.title, task_id=record.id,
+    history.record(instance, "task_completed", actor=user.username, task=record.title, task_id=record.id,
                    element_id=record.element_id, data=clean, at=now)
-    record.completed_by = actor
-    _apply(instance, engine, completed_task_id=task_id, error=error)
+    record.completed_by = user.username
+    record.completed_by_id = user.id
+    record.assigned_to_id = user.id
+    _apply(instance, engine, completed_task_id=task_id, error=error, actor=user)
     _commit()
     return instance
 
@@ -142,9 +158,17 @@ def fire_due_timers(instance_id: int) -> bool:
     return True
 
 
-def cancel_instance(instance_id: int, reason: str, *, actor: str) -> ProcessInstance:
-    """Withdraw an escalation (raised in error, superseded): open tasks close, timers stop."""
+def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
+    """Withdraw an escalation (raised in error, superseded): open tasks close, timers stop.
+
+    Allowed to whoever raised it, the protocol's process owners and administrators.
+    """
     instance = get_instance(instance_id)
+    access.require_see_instance(user, instance)
+    if not (instance.started_by_id == user.id or access.owns_protocol(user, instance.protocol_key)
+            or access.is_admin(user)):
+        access.refuse(user, "cancel instance", f"instance {instance.id}",
+                      "Only the person who raised this escalation, its process owner or an administrator can cancel it.")
     if instance.status != RUNNING and instance.status != "error":
         raise Conflict(f"This escalation is already {instance.status}; nothing was changed.")
     reason = (reason or "").strip()
@@ -161,15 +185,64 @@ def cancel_instance(instance_id: int, reason: str, *, actor: str) -> ProcessInst
     instance.updated_at = now
     instance.current_stage = None
     instance.next_timer_at = None
-    history.record(instance, "ended", actor=actor, data={"status": "cancelled", "reason": reason}, at=now)
+    history.record(instance, "ended", actor=user.username, data={"status": "cancelled", "reason": reason}, at=now)
     _commit()
     return instance
+
+
+# -- assignment ------------------------------------------------------------------------------------
+
+def claim_task(task_id: str, *, user: User) -> TaskRecord:
+    record = get_task(task_id)
+    access.require_see_instance(user, record.instance)
+    _require_open(record)
+    if record.assigned_to_id == user.id:
+        return record
+    access.require_complete(user, record)  # a candidate, and not assigned to someone else
+    return _assign(record, user, by=user, kind="task_claimed")
+
+
+def release_task(task_id: str, *, user: User) -> TaskRecord:
+    record = get_task(task_id)
+    _require_open(record)
+    if record.assigned_to_id is None:
+        return record
+    if record.assigned_to_id != user.id and not access.can_reassign(user, record):
+        access.refuse(user, "release task", f"task {record.id}",
+                      "Only the person holding this task or their supervisor can release it.")
+    return _assign(record, None, by=user, kind="task_released")
+
+
+def reassign_task(task_id: str, username: str, *, user: User) -> TaskRecord:
+    record = get_task(task_id)
+    _require_open(record)
+    target = people.get_user(username, required=False)
+    if target is None:
+        raise InvalidInput({"assignee": f"There is no user '{username}'"}, "The task was not reassigned")
+    if not (access.can_reassign(user, record) or (record.assigned_to_id is None and target.line_manager_id == user.id)):
+        access.refuse(user, "reassign task", f"task {record.id}",
+                      "Only the supervisor of the person holding this task (or an administrator) can reassign it.")
+    if not access.is_candidate(target, record):
+        raise InvalidInput({"assignee": f"{target.display_name} does not hold the role '{record.role}' "
+                                        "in the agencies of this escalation"}, "The task was not reassigned")
+    return _assign(record, target, by=user, kind="task_reassigned")
+
+
+def _assign(record: TaskRecord, assignee: User | None, *, by: User, kind: str) -> TaskRecord:
+    previous = record.assigned_to.username if record.assigned_to else None
+    record.assigned_to = assignee
+    record.instance.updated_at = clock.now()  # bumps the version: a concurrent claim gets a 409
+    history.record(record.instance, kind, actor=by.username, task=record.title, task_id=record.id,
+                   element_id=record.element_id,
+                   data={"assigned_to": assignee.username if assignee else None, "previously": previous})
+    _commit()
+    return record
 
 
 # -- the one place state is written ----------------------------------------------------------------
 
 def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_id: str | None = None,
-           error: EngineError | None = None) -> None:
+           error: EngineError | None = None, actor: User | None = None) -> None:
     """Write the engine's state and everything derived from it onto the instance (not committed)."""
     now = clock.now()
     for event in engine.events:
@@ -179,7 +252,7 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
                 if record.element_id == event.element_id and record.breached_at is None and record.state == "ready":
                     record.breached_at = now
     engine.events.clear()
-    _sync_tasks(instance, engine, completed_task_id, now)
+    _sync_tasks(instance, engine, completed_task_id, now, actor)
 
     instance.state = engine.dumps()
     instance.data = engine.data
@@ -203,16 +276,19 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
 
 
 def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_task_id: str | None,
-                now: datetime) -> None:
+                now: datetime, actor: User | None = None) -> None:
     open_records = {r.id: r for r in instance.tasks if r.state == "ready"}
     for task in engine.ready_user_tasks():
         record = open_records.pop(task.id, None)
-        if record is None:
+        is_new = record is None
+        if is_new:
             record = TaskRecord(id=task.id, instance=instance, element_id=task.element_id, title=task.title,
                                 state="ready", created_at=now)
             db.session.add(record)
         record.role = task.lane
         record.counterpart_role = task.data.get("counterpart_role")
+        if is_new:
+            record.assigned_to = _initial_assignee(record, actor)
         if task.due_at is not None:  # a deadline that has passed stays the task's deadline
             record.due_at = task.due_at
     for task_id, record in open_records.items():
@@ -226,6 +302,17 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
                            element_id=record.element_id,
                            data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},
                            at=now)
+
+
+def _initial_assignee(record: TaskRecord, actor: User | None) -> User | None:
+    """Who a new task goes to: the person whose action created it if they can do it (continuity),
+    else their line manager if they can (the ladder climbs within each agency), else the only
+    candidate there is; otherwise nobody, and every candidate sees it as available."""
+    for person in (actor, actor.line_manager if actor else None):
+        if person is not None and access.is_candidate(person, record):
+            return person
+    candidates = access.candidates(record)
+    return candidates[0] if len(candidates) == 1 else None
 
 
 def _commit() -> None:
@@ -269,17 +356,25 @@ def get_task(task_id: str) -> TaskRecord:
     return record
 
 
-def ready_tasks(role: str | None = None) -> list[TaskRecord]:
-    query = (select(TaskRecord).options(joinedload(TaskRecord.instance).joinedload(ProcessInstance.deployment))
-             .where(TaskRecord.state == "ready"))
+INBOX_VIEWS = ("mine", "available", "team")
+
+
+def inbox(user: User, view: str = "mine", role: str | None = None) -> list[TaskRecord]:
+    """Ready tasks in one inbox view (see :func:`access.inbox_query`), soonest deadline first."""
+    if view not in INBOX_VIEWS:
+        raise InvalidInput({"view": f"Use one of: {', '.join(INBOX_VIEWS)}"}, "Unknown inbox view")
+    query = access.inbox_query(user, view).options(
+        joinedload(TaskRecord.instance).joinedload(ProcessInstance.deployment), joinedload(TaskRecord.assigned_to))
     if role:
-        query = query.where(TaskRecord.role == role)
+        query = query.where(func.lower(TaskRecord.role) == role.casefold())
     query = query.order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at)
     return list(db.session.scalars(query))
 
 
-def list_instances(status: str | None = None, limit: int = 200) -> list[ProcessInstance]:
+def list_instances(user: User, status: str | None = None, limit: int = 200) -> list[ProcessInstance]:
     query = select(ProcessInstance).options(joinedload(ProcessInstance.deployment))
+    if not access.is_admin(user):
+        query = query.where(access.visible_instances_clause(user))
     if status:
         query = query.where(ProcessInstance.status == status)
     return list(db.session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit)))

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from workflow_app.services import deployments, instances
+from workflow_app.services import access, deployments, instances
 from workflow_app.services.errors import InvalidInput, ServiceError
-from workflow_app.web.actor import current_actor
 from workflow_app.web.presenters import instance_dict, protocol_dict, task_dict
 
 bp = Blueprint("api", __name__)
@@ -52,6 +52,27 @@ def _data_field(body: dict) -> dict:
     return data
 
 
+@bp.before_request
+def tokens_only():
+    """The API takes bearer tokens only: a browser's session cookie must not drive it (no CSRF there)."""
+    if request.endpoint != "api.health" and not request.headers.get("Authorization", "").startswith("Bearer "):
+        return jsonify({"error": "Send 'Authorization: Bearer <token>' "
+                                 "(create one with: flask --app workflow_app users token USERNAME)"}), 401
+    return None
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/me")
+def me():
+    user = current_user
+    return jsonify({"username": user.username, "display_name": user.display_name,
+                    "agency": user.agency.name if user.agency else None, "roles": [r.name for r in user.roles]})
+
+
 @bp.get("/protocols")
 def list_protocols():
     return jsonify([protocol_dict(d) for d in deployments.latest_deployments()])
@@ -63,39 +84,65 @@ def start_instance():
     protocol = body.get("protocol")
     if not isinstance(protocol, str) or not protocol:
         raise InvalidInput({"protocol": "Name the protocol to start (its key)"}, "Name the protocol to start")
-    instance = instances.start_instance(protocol, _data_field(body), actor=current_actor())
+    instance = instances.start_instance(protocol, _data_field(body), user=current_user)
     return jsonify(instance_dict(instance)), 201
 
 
 @bp.get("/instances")
 def list_instances():
     return jsonify([{k: v for k, v in instance_dict(i).items() if k not in ("history", "data")}
-                    for i in instances.list_instances(status=request.args.get("status"))])
+                    for i in instances.list_instances(current_user, status=request.args.get("status"))])
 
 
 @bp.get("/instances/<int:instance_id>")
 def get_instance(instance_id: int):
-    return jsonify(instance_dict(instances.get_instance(instance_id)))
+    instance = instances.get_instance(instance_id)
+    access.require_see_instance(current_user, instance)
+    return jsonify(instance_dict(instance))
 
 
 @bp.post("/instances/<int:instance_id>/cancel")
 def cancel_instance(instance_id: int):
     reason = _json_body().get("reason")
-    instance = instances.cancel_instance(instance_id, reason if isinstance(reason, str) else "", actor=current_actor())
+    instance = instances.cancel_instance(instance_id, reason if isinstance(reason, str) else "", user=current_user)
     return jsonify(instance_dict(instance))
 
 
 @bp.get("/tasks")
 def list_tasks():
-    return jsonify([task_dict(t) for t in instances.ready_tasks(role=request.args.get("role"))])
+    """Tasks I can act on: assigned to me and unassigned for my roles (or one ``view``: mine, available, team)."""
+    role = request.args.get("role")
+    views = [request.args["view"]] if request.args.get("view") else ["mine", "available"]
+    tasks = [t for view in views for t in instances.inbox(current_user, view, role)]
+    return jsonify([task_dict(t) for t in tasks])
 
 
 @bp.get("/tasks/<task_id>")
 def get_task(task_id: str):
-    return jsonify(task_dict(instances.get_task(task_id)))
+    record = instances.get_task(task_id)
+    access.require_see_instance(current_user, record.instance)
+    return jsonify(task_dict(record))
 
 
 @bp.post("/tasks/<task_id>/complete")
 def complete_task(task_id: str):
-    instance = instances.complete_task(task_id, _data_field(_json_body()), actor=current_actor())
+    instance = instances.complete_task(task_id, _data_field(_json_body()), user=current_user)
     return jsonify(instance_dict(instance))
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim_task(task_id: str):
+    return jsonify(task_dict(instances.claim_task(task_id, user=current_user)))
+
+
+@bp.post("/tasks/<task_id>/release")
+def release_task(task_id: str):
+    return jsonify(task_dict(instances.release_task(task_id, user=current_user)))
+
+
+@bp.post("/tasks/<task_id>/reassign")
+def reassign_task(task_id: str):
+    assignee = _json_body().get("assignee")
+    if not isinstance(assignee, str) or not assignee.strip():
+        raise InvalidInput({"assignee": "Name the user (username) to give the task to"}, "Name the new assignee")
+    return jsonify(task_dict(instances.reassign_task(task_id, assignee, user=current_user)))

@@ -1,18 +1,15 @@
 """HTML pages for staff and process owners."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import current_user
 
-from workflow_app.services import deployments, instances
+from workflow_app.services import access, deployments, instances
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound, ServiceError
-from workflow_app.web.actor import current_actor
 
 bp = Blueprint("ui", __name__)
 
-
-@bp.errorhandler(NotFound)
-def not_found(exc: NotFound):
-    return render_template("error.html", title="Not found", message=exc.message), 404
+INBOX_TITLES = {"mine": "My tasks", "available": "Available to me", "team": "My team's tasks"}
 
 
 @bp.get("/")
@@ -20,59 +17,55 @@ def home():
     return redirect(url_for("ui.inbox"))
 
 
-@bp.post("/actor")
-def set_actor():
-    name = (request.form.get("actor") or "").strip()
-    if not name:
-        flash("Enter your name so history can record who did what.", "error")
-    else:
-        session["actor"] = name[:200]
-        flash(f"You are working as {session['actor']}.", "info")
-    return redirect(request.form.get("next") or url_for("ui.inbox"))
-
-
 @bp.get("/inbox")
 def inbox():
+    view = request.args.get("view") or "mine"
+    if view not in INBOX_TITLES:
+        view = "mine"
     role = request.args.get("role") or None
-    tasks = instances.ready_tasks(role=role)
-    roles = sorted({t.role for t in instances.ready_tasks() if t.role})
-    return render_template("inbox.html", tasks=tasks, roles=roles, role=role)
+    counts = {v: len(instances.inbox(current_user, v)) for v in INBOX_TITLES}
+    tasks = instances.inbox(current_user, view, role)
+    roles = sorted({t.role for t in instances.inbox(current_user, view) if t.role})
+    return render_template("inbox.html", tasks=tasks, roles=roles, role=role, view=view, views=INBOX_TITLES,
+                           counts=counts)
 
 
 @bp.get("/protocols")
 def protocols():
-    return render_template("protocols.html", deployments=deployments.latest_deployments())
+    startable = [d for d in deployments.latest_deployments() if access.can_start(current_user, d)]
+    return render_template("protocols.html", deployments=startable)
 
 
 @bp.route("/protocols/<key>/start", methods=["GET", "POST"])
 def start(key: str):
     deployment = deployments.require_latest(key)
+    access.require_start(current_user, deployment)
     form = instances.start_form(deployment)
     values, errors = {}, {}
     if request.method == "POST":
         values = request.form.to_dict()
         try:
-            instance = instances.start_instance(key, _form_values(form, values), actor=current_actor(),
-                                                from_html=True)
+            instance = instances.start_instance(key, _form_values(form, values), user=current_user, from_html=True)
         except InvalidInput as exc:
             errors = exc.field_errors
             flash("The escalation was not started: please correct the fields marked below.", "error")
         else:
             flash(f"Escalation {instance.id} started.", "info")
             return redirect(url_for("ui.instance", instance_id=instance.id))
-    return render_template("start.html", deployment=deployment, form=form, values=values, errors=errors), \
-        (400 if errors else 200)
+    return render_template("start.html", deployment=deployment, form=form, values=values, errors=errors,
+                           dynamic_choices=instances.dynamic_choices()), (400 if errors else 200)
 
 
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
 def task(task_id: str):
     record = instances.get_task(task_id)
+    access.require_see_instance(current_user, record.instance)
     form = instances.task_form(record)
     values, errors, status = {}, {}, 200
     if request.method == "POST":
         values = request.form.to_dict()
         try:
-            instances.complete_task(task_id, _form_values(form, values), actor=current_actor(), from_html=True)
+            instances.complete_task(task_id, _form_values(form, values), user=current_user, from_html=True)
         except InvalidInput as exc:
             errors, status = exc.field_errors, 400
             flash("Nothing was saved: please correct the fields marked below.", "error")
@@ -84,24 +77,62 @@ def task(task_id: str):
             flash(f"“{record.title}” completed.", "info")
             return redirect(url_for("ui.instance", instance_id=record.instance_id))
     return render_template("task.html", task=record, form=form, values=values, errors=errors,
-                           documentation=instances.task_documentation(record)), status
+                           documentation=instances.task_documentation(record),
+                           dynamic_choices=instances.dynamic_choices(),
+                           can_complete=access.is_candidate(current_user, record)
+                           and record.assigned_to_id in (None, current_user.id),
+                           can_reassign=access.can_reassign(current_user, record),
+                           candidates=access.candidates(record)), status
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim(task_id: str):
+    return _assignment(task_id, lambda: instances.claim_task(task_id, user=current_user), "You now hold this task.")
+
+
+@bp.post("/tasks/<task_id>/release")
+def release(task_id: str):
+    return _assignment(task_id, lambda: instances.release_task(task_id, user=current_user),
+                       "The task is released: anyone with its role can take it.")
+
+
+@bp.post("/tasks/<task_id>/reassign")
+def reassign(task_id: str):
+    assignee = request.form.get("assignee", "")
+    return _assignment(task_id, lambda: instances.reassign_task(task_id, assignee, user=current_user),
+                       "The task is reassigned.")
+
+
+def _assignment(task_id: str, action, done: str):
+    try:
+        action()
+    except InvalidInput as exc:
+        flash(next(iter(exc.field_errors.values()), exc.message), "error")
+    except Conflict as exc:
+        flash(exc.message, "error")
+    else:
+        flash(done, "info")
+    return redirect(url_for("ui.task", task_id=task_id))
 
 
 @bp.get("/instances")
 def instance_list():
     status = request.args.get("status") or None
-    return render_template("instances.html", instances=instances.list_instances(status=status), status=status)
+    return render_template("instances.html", instances=instances.list_instances(current_user, status=status),
+                           status=status)
 
 
 @bp.get("/instances/<int:instance_id>")
 def instance(instance_id: int):
-    return render_template("instance.html", instance=instances.get_instance(instance_id))
+    record = instances.get_instance(instance_id)
+    access.require_see_instance(current_user, record)
+    return render_template("instance.html", instance=record)
 
 
 @bp.post("/instances/<int:instance_id>/cancel")
 def cancel(instance_id: int):
     try:
-        instances.cancel_instance(instance_id, request.form.get("reason", ""), actor=current_actor())
+        instances.cancel_instance(instance_id, request.form.get("reason", ""), user=current_user)
     except InvalidInput as exc:
         flash(exc.field_errors.get("reason", exc.message), "error")
     except Conflict as exc:
@@ -112,35 +143,41 @@ def cancel(instance_id: int):
 
 
 def _form_values(form, submitted: dict) -> dict:
-    """HTML checkboxes send nothing when unticked; everything else is passed through as typed."""
-    submitted = {k: v for k, v in submitted.items() if k != "csrf_token"}
-    values = submitted
+    """HTML checkboxes send nothing when unticked; repeating sections arrive as one input per cell."""
+    values = {k: v for k, v in submitted.items() if k != "csrf_token"}
     for field in (form.fields if form else ()):
         if field.type == "boolean":
             values[field.name] = "true" if submitted.get(field.name) else "false"
         elif field.type == "table":
-            values[field.name] = _table_rows(field, submitted)
+            values[field.name] = _table_rows(field, values)
     return values
 
 
-def _table_rows(field, submitted: dict) -> list[dict]:
-    """Rows of a repeating section, sent as ``<field>-<row>-<column>`` inputs."""
+def _table_rows(field, values: dict) -> list[dict]:
+    """Rows of a repeating section, sent as ``<field>-<row>-<column>`` inputs (removed from ``values``)."""
     rows: dict[int, dict] = {}
     prefix = f"{field.name}-"
-    for key, value in submitted.items():
-        if not key.startswith(prefix):
-            continue
+    for key in [k for k in values if k.startswith(prefix)]:
         index, _, column = key[len(prefix):].partition("-")
+        value = values.pop(key)
         if index.isdigit() and column:
             rows.setdefault(int(index), {})[column] = value
-    for key in [k for k in submitted if k.startswith(prefix)]:
-        submitted.pop(key, None)
     return [rows[i] for i in sorted(rows)]
+
+
+@bp.app_errorhandler(NotFound)
+def not_found(exc: NotFound):
+    if request.path.startswith("/api/"):
+        return {"error": exc.message}, 404
+    return render_template("error.html", title="Not found", message=exc.message), 404
 
 
 @bp.app_errorhandler(ServiceError)
 def service_error(exc: ServiceError):
-    return render_template("error.html", title="Something needs attention", message=exc.message), exc.status_code
+    if request.path.startswith("/api/"):
+        return {"error": exc.message}, exc.status_code
+    title = "Not allowed" if exc.status_code == 403 else "Something needs attention"
+    return render_template("error.html", title=title, message=exc.message), exc.status_code
 
 
 @bp.app_errorhandler(404)
@@ -148,6 +185,13 @@ def page_not_found(_exc):
     if request.path.startswith("/api/"):
         return {"error": "No such API endpoint"}, 404
     return render_template("error.html", title="Not found", message="There is no such page."), 404
+
+
+@bp.app_errorhandler(429)
+def too_many(exc):
+    if request.path.startswith("/api/"):
+        return {"error": str(exc.description)}, 429
+    return render_template("login.html", username="", rate_limited=str(exc.description)), 429
 
 
 @bp.app_errorhandler(500)

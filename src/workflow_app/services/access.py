@@ -1,0 +1,143 @@
+"""Who may do what. Every rule about people and permissions lives here, for pages and API alike.
+
+- A task's *candidates* hold the task's role (its lane) and, when the escalation names agencies,
+  belong to one of them. Only a candidate may claim or complete it, and only while it is unassigned
+  or assigned to them.
+- Staff see escalations they take part in: they raised it, acted on it, hold it, or could act on one
+  of its tasks. Process owners see every escalation of the protocols they own; administrators see all.
+- Supervisors (the assignee's line manager) and administrators reassign tasks.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, exists, false, func, not_, or_, select
+
+from workflow_app.extensions import db
+from workflow_app.persistence.models import (Deployment, ProcessInstance, TaskRecord, User, instance_agencies)
+from workflow_app.services import people
+from workflow_app.services.deployments import bundle_for
+from workflow_app.services.errors import ServiceError
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+
+
+def is_admin(user: User) -> bool:
+    return user.has_role(people.ADMINISTRATOR)
+
+
+def owns_protocol(user: User, protocol_key: str) -> bool:
+    return user.has_role(people.PROCESS_OWNER) and protocol_key in people.owned_protocols(user)
+
+
+def can_deploy(user: User) -> bool:
+    return user.has_role(people.POLICY_EDITOR)
+
+
+def _in_instance_agencies(user: User, instance: ProcessInstance) -> bool:
+    return not instance.agencies or (user.agency_id is not None and user.agency_id in {a.id for a in instance.agencies})
+
+
+def is_candidate(user: User, record: TaskRecord) -> bool:
+    return user.active and user.has_role(record.role) and _in_instance_agencies(user, record.instance)
+
+
+def candidates(record: TaskRecord) -> list[User]:
+    query = select(User).where(User.active.is_(True)).order_by(User.display_name)
+    return [u for u in db.session.scalars(query) if is_candidate(u, record)]
+
+
+def can_see_instance(user: User, instance: ProcessInstance) -> bool:
+    if is_admin(user) or owns_protocol(user, instance.protocol_key) or instance.started_by_id == user.id:
+        return True
+    if any(user.id in (t.completed_by_id, t.assigned_to_id) for t in instance.tasks):
+        return True
+    roles = {t.role.casefold() for t in instance.tasks if t.role}
+    return bool(roles & user.role_names) and _in_instance_agencies(user, instance)
+
+
+def require_see_instance(user: User, instance: ProcessInstance) -> None:
+    if not can_see_instance(user, instance):
+        refuse(user, "read instance", f"instance {instance.id}",
+               "You do not take part in this escalation, so you cannot see it.")
+
+
+def can_start(user: User, deployment: Deployment) -> bool:
+    lanes = {lane.casefold() for lane in bundle_for(deployment).lanes}
+    return bool(lanes & user.role_names) or is_admin(user)
+
+
+def require_start(user: User, deployment: Deployment) -> None:
+    if not can_start(user, deployment):
+        refuse(user, "start instance", deployment.protocol_key,
+               "None of your roles takes part in this protocol, so you cannot raise an escalation with it.")
+
+
+def require_complete(user: User, record: TaskRecord) -> None:
+    if not is_candidate(user, record):
+        refuse(user, "complete task", f"task {record.id}",
+               f"This task is for the role '{record.role}' in the agencies of this escalation; "
+               "you do not hold that role there, so you cannot complete it.")
+    if record.assigned_to_id not in (None, user.id):
+        refuse(user, "complete task", f"task {record.id}",
+               f"This task is assigned to {record.assigned_to.display_name}; ask them or their supervisor to "
+               "release or reassign it.")
+
+
+def can_reassign(user: User, record: TaskRecord) -> bool:
+    if is_admin(user):
+        return True
+    assignee = record.assigned_to
+    return assignee is not None and assignee.line_manager_id == user.id
+
+
+def refuse(user: User | None, action: str, target: str, message: str) -> None:
+    """Record the refused action in the audit log and stop with 403."""
+    people.audit(user.username if user else None, action, target, "forbidden", message)
+    raise Forbidden(message)
+
+
+# -- inbox queries ---------------------------------------------------------------------------------
+
+def _agency_clause(user: User):
+    """The task's instance names no agencies, or names the user's agency."""
+    no_agencies = not_(exists().where(instance_agencies.c.instance_id == TaskRecord.instance_id))
+    if user.agency_id is None:
+        return no_agencies
+    mine = exists().where(and_(instance_agencies.c.instance_id == TaskRecord.instance_id,
+                               instance_agencies.c.agency_id == user.agency_id))
+    return or_(no_agencies, mine)
+
+
+def inbox_query(user: User, view: str):
+    """Ready tasks for one of the inbox views: ``mine``, ``available`` (unassigned, for my roles), ``team``."""
+    query = select(TaskRecord).where(TaskRecord.state == "ready")
+    if view == "mine":
+        return query.where(TaskRecord.assigned_to_id == user.id)
+    if view == "team":
+        reports = [u.id for u in user.reports]
+        return query.where(TaskRecord.assigned_to_id.in_(reports) if reports else false())
+    roles = list(user.role_names)
+    return query.where(TaskRecord.assigned_to_id.is_(None),
+                       func.lower(TaskRecord.role).in_(roles) if roles else false(),
+                       _agency_clause(user))
+
+
+def visible_instances_clause(user: User):
+    """SQL form of :func:`can_see_instance` (for lists; administrators need no clause)."""
+    took_part = exists().where(TaskRecord.instance_id == ProcessInstance.id,
+                               or_(TaskRecord.completed_by_id == user.id, TaskRecord.assigned_to_id == user.id))
+    clauses = [ProcessInstance.started_by_id == user.id, took_part]
+    roles = list(user.role_names)
+    if roles:
+        no_agencies = not_(exists().where(instance_agencies.c.instance_id == ProcessInstance.id))
+        agency_ok = no_agencies if user.agency_id is None else or_(no_agencies, exists().where(
+            and_(instance_agencies.c.instance_id == ProcessInstance.id, instance_agencies.c.agency_id == user.agency_id)))
+        has_role_task = exists().where(TaskRecord.instance_id == ProcessInstance.id,
+                                       func.lower(TaskRecord.role).in_(roles))
+        clauses.append(and_(has_role_task, agency_ok))
+    if user.has_role(people.PROCESS_OWNER):
+        owned = people.owned_protocols(user)
+        if owned:
+            clauses.append(ProcessInstance.protocol_key.in_(owned))
+    return or_(*clauses)

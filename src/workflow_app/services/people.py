@@ -1,0 +1,168 @@
+"""People: agencies, roles, users, passwords and personal API tokens."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+
+from flask import current_app
+from sqlalchemy import func, select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from workflow_app import clock
+from workflow_app.extensions import db
+from workflow_app.persistence.models import Agency, ApiToken, AuditEntry, Role, User
+from workflow_app.services.errors import InvalidInput, NotFound
+
+# Roles the application itself uses; lane roles come from the deployed diagrams.
+PROCESS_OWNER = "Process Owner"
+POLICY_EDITOR = "Policy Editor"
+ADMINISTRATOR = "Administrator"
+SYSTEM_ROLES = {
+    PROCESS_OWNER: "Reads every escalation and report of the protocols they own.",
+    POLICY_EDITOR: "Deploys new versions of diagrams.",
+    ADMINISTRATOR: "Manages users, roles and agencies.",
+}
+MIN_PASSWORD_LENGTH = 10
+
+
+def get_or_create_agency(name: str) -> Agency:
+    name = name.strip()
+    agency = db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.lower()))
+    if agency is None:
+        agency = Agency(name=name)
+        db.session.add(agency)
+        db.session.flush()
+    return agency
+
+
+def find_agency(name: str) -> Agency | None:
+    return db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.strip().lower()))
+
+
+def get_or_create_role(name: str, description: str = "") -> Role:
+    name = name.strip()
+    role = db.session.scalar(select(Role).where(func.lower(Role.name) == name.lower()))
+    if role is None:
+        role = Role(name=name, description=description)
+        db.session.add(role)
+        db.session.flush()
+    return role
+
+
+def ensure_roles(names: Iterable[str]) -> None:
+    for name in {*SYSTEM_ROLES, *names}:
+        get_or_create_role(name, SYSTEM_ROLES.get(name, ""))
+
+
+def create_user(username: str, password: str, *, display_name: str | None = None, agency: str | None = None,
+                roles: Iterable[str] = (), line_manager: str | None = None, email: str = "",
+                protocols: Iterable[str] = ()) -> User:
+    errors = {}
+    username = username.strip().lower()
+    if not username or not username.replace(".", "").replace("-", "").replace("_", "").isalnum():
+        errors["username"] = "Use letters, digits, dots, dashes or underscores"
+    elif db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        errors["username"] = f"'{username}' is already taken"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors["password"] = f"Use at least {MIN_PASSWORD_LENGTH} characters"
+    manager = None
+    if line_manager:
+        manager = get_user(line_manager, required=False)
+        if manager is None:
+            errors["line_manager"] = f"No user '{line_manager}'"
+    if errors:
+        raise InvalidInput(errors, "The user was not created")
+    user = User(username=username, display_name=(display_name or username).strip(), email=email,
+                password_hash=_hash(password), created_at=clock.now(),
+                agency=get_or_create_agency(agency) if agency else None, line_manager=manager,
+                roles=[get_or_create_role(r) for r in roles])
+    db.session.add(user)
+    db.session.flush()
+    set_protocols(user, protocols)
+    return user
+
+
+def set_protocols(user: User, protocols: Iterable[str]) -> None:
+    from workflow_app.persistence.models import user_protocols
+    db.session.execute(user_protocols.delete().where(user_protocols.c.user_id == user.id))
+    for key in set(protocols):
+        db.session.execute(user_protocols.insert().values(user_id=user.id, protocol_key=key))
+
+
+def owned_protocols(user: User) -> set[str]:
+    from workflow_app.persistence.models import user_protocols
+    return set(db.session.scalars(select(user_protocols.c.protocol_key).where(user_protocols.c.user_id == user.id)))
+
+
+def _hash(password: str) -> str:
+    # scrypt by default; the test suite configures a cheaper method to stay fast.
+    return generate_password_hash(password, method=current_app.config.get("PASSWORD_HASH_METHOD", "scrypt"))
+
+
+def get_user(username: str, *, required: bool = True) -> User | None:
+    user = db.session.scalar(select(User).where(User.username == username.strip().lower()))
+    if user is None and required:
+        raise NotFound(f"There is no user '{username}'")
+    return user
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.username)))
+
+
+def authenticate(username: str, password: str) -> User | None:
+    user = get_user(username or "", required=False)
+    if user is None or not user.active or not check_password_hash(user.password_hash, password or ""):
+        return None
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput({"password": f"Use at least {MIN_PASSWORD_LENGTH} characters"})
+    user.password_hash = _hash(password)
+
+
+# -- API tokens --------------------------------------------------------------------------------------
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def issue_token(user: User, label: str = "") -> tuple[ApiToken, str]:
+    """A new token for ``user``; the plain token is returned once and never stored."""
+    plain = "wfa_" + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, token_hash=_digest(plain), label=label, created_at=clock.now())
+    db.session.add(token)
+    db.session.flush()
+    return token, plain
+
+
+def user_for_token(plain: str) -> User | None:
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plain)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    token.last_used_at = clock.now()
+    return token.user
+
+
+def revoke_token(token_id: int) -> ApiToken:
+    token = db.session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"There is no token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = clock.now()
+    return token
+
+
+def tokens_of(user: User) -> list[ApiToken]:
+    return list(db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id)))
+
+
+def audit(actor: str | None, action: str, target: str | None, outcome: str, detail: str = "") -> None:
+    """Write an audit row in its own transaction (it must survive the refused request's rollback)."""
+    db.session.rollback()
+    db.session.add(AuditEntry(at=clock.now(), actor=actor, action=action, target=target, outcome=outcome,
+                              detail=detail))
+    db.session.commit()
