@@ -4,7 +4,7 @@
   belong to one of them. Only a candidate may claim or complete it, and only while it is unassigned
   or assigned to them.
 - Staff see escalations they take part in: they raised it, acted on it, hold it, or could act on one
-  of its tasks. Process owners see every escalation of the protocols they own; administrators see all.
+  of its tasks; line managers also see those of the people who report to them. Process owners see every escalation of the protocols they own; administrators see all.
 - Supervisors (the assignee's line manager) and administrators reassign tasks.
 """
 from __future__ import annotations
@@ -50,7 +50,10 @@ def candidates(record: TaskRecord) -> list[User]:
 def can_see_instance(user: User, instance: ProcessInstance) -> bool:
     if is_admin(user) or owns_protocol(user, instance.protocol_key) or instance.started_by_id == user.id:
         return True
-    if any(user.id in (t.completed_by_id, t.assigned_to_id) for t in instance.tasks):
+    # Those who took part, and their line managers (who oversee their staff's work).
+    people_ids = {user.id, *(u.id for u in user.reports)}
+    if instance.started_by_id in people_ids or any(
+            people_ids & {t.completed_by_id, t.assigned_to_id} for t in instance.tasks):
         return True
     roles = {t.role.casefold() for t in instance.tasks if t.role}
     return bool(roles & user.role_names) and _in_instance_agencies(user, instance)
@@ -125,9 +128,10 @@ def inbox_query(user: User, view: str):
 
 def visible_instances_clause(user: User):
     """SQL form of :func:`can_see_instance` (for lists; administrators need no clause)."""
+    people_ids = [user.id, *(u.id for u in user.reports)]
     took_part = exists().where(TaskRecord.instance_id == ProcessInstance.id,
-                               or_(TaskRecord.completed_by_id == user.id, TaskRecord.assigned_to_id == user.id))
-    clauses = [ProcessInstance.started_by_id == user.id, took_part]
+                               or_(TaskRecord.completed_by_id.in_(people_ids), TaskRecord.assigned_to_id.in_(people_ids)))
+    clauses = [ProcessInstance.started_by_id.in_(people_ids), took_part]
     roles = list(user.role_names)
     if roles:
         no_agencies = not_(exists().where(instance_agencies.c.instance_id == ProcessInstance.id))
