@@ -126,6 +126,20 @@ class EngineInstance:
     def ready_user_tasks(self) -> list[ReadyTask]:
         return [self._describe(t) for t in self._wf.get_tasks(state=TaskState.READY, manual=True)]
 
+    def element_states(self) -> dict[str, set[str]]:
+        """Diagram element ids the instance has passed (``completed``) and is at (``active``)."""
+        states: dict[str, set[str]] = {"completed": set(), "active": set()}
+        for task in self._wf.get_tasks():
+            element_id = task.task_spec.bpmn_id
+            if not element_id:
+                continue
+            if task.state == TaskState.COMPLETED:
+                states["completed"].add(element_id)
+            elif task.state in (TaskState.READY, TaskState.STARTED) or (
+                    task.state == TaskState.WAITING and not isinstance(task.task_spec, BoundaryEvent)):
+                states["active"].add(element_id)
+        return states
+
     def next_timer_due(self) -> datetime | None:
         """Earliest due time among waiting timers: what the due-timer index stores."""
         due_times = [d for d in (self._timer_due(t) for t in self._waiting_timers()) if d is not None]

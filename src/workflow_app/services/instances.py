@@ -434,3 +434,37 @@ def readable_data(deployment: Deployment, element_id: str | None, data: dict[str
         else:
             rows.append((field.label, dict(field.choices).get(value, value) if field.choices else value))
     return rows
+
+
+def diagram_view(instance: ProcessInstance) -> dict[str, Any]:
+    """The instance's own deployed diagram with the elements it completed, is at, and breached."""
+    states = _load_engine(instance).element_states()
+    breached = {h.element_id for h in instance.history if h.kind == "deadline_breached" and h.element_id}
+    return {"protocol": instance.protocol_key, "version": instance.deployment.version,
+            "xml": instance.deployment.bpmn_xml, "completed": sorted(states["completed"]),
+            "active": sorted(states["active"]), "breached": sorted(breached)}
+
+
+@dataclass
+class StageTiming:
+    task: TaskRecord
+    working_days_taken: int | None
+    deadline_kept: bool | None  # None: no deadline, or still open and not yet due
+
+
+def stage_timings(instance: ProcessInstance) -> list[StageTiming]:
+    """Each task's deadline against the working days it actually took (or has taken so far)."""
+    calendar = calendar_of(instance.deployment)
+    now = clock.now()
+    timings = []
+    for record in instance.tasks:
+        end = record.completed_at or now
+        taken = calendar.working_days_between(record.created_at, end)
+        kept = None
+        if record.due_at is not None:
+            if record.breached_at is not None or end > record.due_at:
+                kept = False
+            elif record.state != "ready":
+                kept = True
+        timings.append(StageTiming(record, taken, kept))
+    return timings

@@ -101,6 +101,13 @@ def get_instance(instance_id: int):
     return jsonify(instance_dict(instance))
 
 
+@bp.get("/instances/<int:instance_id>/diagram")
+def get_instance_diagram(instance_id: int):
+    instance = instances.get_instance(instance_id)
+    access.require_see_instance(current_user, instance)
+    return jsonify(instances.diagram_view(instance))
+
+
 @bp.post("/instances/<int:instance_id>/cancel")
 def cancel_instance(instance_id: int):
     reason = _json_body().get("reason")

@@ -126,7 +126,14 @@ def instance_list():
 def instance(instance_id: int):
     record = instances.get_instance(instance_id)
     access.require_see_instance(current_user, record)
-    return render_template("instance.html", instance=record)
+    return render_template("instance.html", instance=record, timings=instances.stage_timings(record))
+
+
+@bp.get("/instances/<int:instance_id>/diagram.json")
+def instance_diagram(instance_id: int):
+    record = instances.get_instance(instance_id)
+    access.require_see_instance(current_user, record)
+    return instances.diagram_view(record)
 
 
 @bp.post("/instances/<int:instance_id>/cancel")

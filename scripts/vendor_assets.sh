@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Install the pinned browser assets from npm (package-lock.json) and copy what the pages load into
+# src/workflow_app/static/vendor/. Nothing is fetched from a CDN at run time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --no-audit --no-fund --loglevel=error
+VENDOR=src/workflow_app/static/vendor
+rm -rf "$VENDOR"
+mkdir -p "$VENDOR/bpmn-js" "$VENDOR/chart.js"
+cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js "$VENDOR/bpmn-js/"
+cp -r node_modules/bpmn-js/dist/assets "$VENDOR/bpmn-js/assets"
+cp node_modules/chart.js/dist/chart.umd.min.js "$VENDOR/chart.js/"
