@@ -91,7 +91,8 @@ def create_test_people() -> None:
         people.get_or_create_agency(name)
     lanes = {lane for d in latest_deployments() for lane in bundle_for(d).lanes}
     people.create_user(TESTER, PASSWORD, display_name="Test User", agency="Children's Social Care",
-                       roles=[*lanes, people.PROCESS_OWNER, people.POLICY_EDITOR])
+                       roles=[*lanes, people.PROCESS_OWNER, people.POLICY_EDITOR],
+                       protocols=[d.protocol_key for d in latest_deployments()])
     db.session.commit()
 
 

@@ -154,7 +154,9 @@ class AuditEntry(db.Model):
 
 class ProcessInstance(db.Model):
     __tablename__ = "instances"
-    __table_args__ = (Index("ix_instances_status_timer", "status", "next_timer_at"),)
+    __table_args__ = (Index("ix_instances_status_timer", "status", "next_timer_at"),
+                      Index("ix_instances_protocol_status_started", "protocol_key", "status", "started_at"),
+                      Index("ix_instances_started_at", "started_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
@@ -162,6 +164,8 @@ class ProcessInstance(db.Model):
     status: Mapped[str] = mapped_column(String(20), index=True)  # running resolved closed cancelled error
     case_reference: Mapped[str | None] = mapped_column(String(200), index=True)
     current_stage: Mapped[str | None] = mapped_column(String(300))
+    # Title of the furthest stage task this instance has reached (tasks with a `stage` property).
+    stage_reached: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
     state: Mapped[str] = mapped_column(Text)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -187,7 +191,8 @@ class TaskRecord(db.Model):
     """A user task as people see it: ready in an inbox, then completed or cancelled."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),)
+    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),
+                      Index("ix_tasks_element_state", "element_id", "state"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
@@ -198,6 +203,8 @@ class TaskRecord(db.Model):
     state: Mapped[str] = mapped_column(String(20))  # ready completed cancelled
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     breached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    stage: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the element's `stage` property
+    working_days_taken: Mapped[int | None] = mapped_column(Integer, nullable=True)  # set when it closes
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -288,16 +288,20 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
         record.role = task.lane
         record.counterpart_role = task.data.get("counterpart_role")
         if is_new:
+            record.stage = task.properties.get("stage")
             record.assigned_to = _initial_assignee(record, actor)
+            if record.stage or not any(t.stage for t in instance.tasks if t is not record):
+                instance.stage_reached = record.title
         if task.due_at is not None:  # a deadline that has passed stays the task's deadline
             record.due_at = task.due_at
+    calendar = calendar_of(instance.deployment) if open_records else None
     for task_id, record in open_records.items():
+        record.completed_at = now
+        record.working_days_taken = calendar.working_days_between(record.created_at, now)
         if task_id == completed_task_id:
             record.state = "completed"
-            record.completed_at = now
         else:
             record.state = "cancelled"
-            record.completed_at = now
             history.record(instance, "task_cancelled", task=record.title, task_id=record.id,
                            element_id=record.element_id,
                            data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},

@@ -5,9 +5,9 @@ from flask import Blueprint, jsonify, request
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from workflow_app.services import access, deployments, instances
+from workflow_app.services import access, deployments, instances, reports
 from workflow_app.services.errors import InvalidInput, ServiceError
-from workflow_app.web.presenters import instance_dict, protocol_dict, task_dict
+from workflow_app.web.presenters import instance_dict, protocol_dict, report_dict, summary_dict, task_dict
 
 bp = Blueprint("api", __name__)
 
@@ -90,8 +90,20 @@ def start_instance():
 
 @bp.get("/instances")
 def list_instances():
-    return jsonify([{k: v for k, v in instance_dict(i).items() if k not in ("history", "data")}
-                    for i in instances.list_instances(current_user, status=request.args.get("status"))])
+    """Instances I may see, filtered like the Escalations page (protocol, status, stage, agency, case,
+    from, to, overdue, sort, page). The total and paging are in the X-Total-Count / X-Page headers."""
+    page = reports.search(current_user, reports.InstanceFilter.from_args(request.args))
+    response = jsonify([summary_dict(i) for i in page.items])
+    response.headers["X-Total-Count"] = str(page.total)
+    response.headers["X-Page"] = f"{page.page}/{page.pages}"
+    return response
+
+
+@bp.get("/reports/<key>")
+def protocol_report(key: str):
+    deployments.require_latest(key)
+    reports.require_reports(current_user, key)
+    return jsonify(report_dict(reports.protocol_report(key)))
 
 
 @bp.get("/instances/<int:instance_id>")

@@ -68,6 +68,29 @@ def instance_dict(instance: ProcessInstance) -> dict[str, Any]:
     }
 
 
+def summary_dict(instance: ProcessInstance) -> dict[str, Any]:
+    """An instance in a list: no data, history or task forms (one query per page, not per row)."""
+    return {
+        "id": instance.id, "protocol": instance.protocol_key, "version": instance.deployment.version,
+        "status": instance.status, "case_reference": instance.case_reference,
+        "current_stage": instance.current_stage, "stage_reached": instance.stage_reached,
+        "agencies": [a.name for a in instance.agencies], "started_at": _iso(instance.started_at),
+        "ended_at": _iso(instance.ended_at), "end_reason": instance.end_reason,
+        "next_deadline_at": _iso(instance.next_timer_at),
+    }
+
+
+def report_dict(report) -> dict[str, Any]:
+    return {
+        "protocol": report.protocol, "total": report.total, "generated_at": _iso(report.generated_at),
+        "by_status": dict(report.by_status), "by_stage_reached": dict(report.by_stage_reached),
+        "stages": [{"element_id": s.element_id, "title": s.title, "stage": s.stage, "closed": s.closed,
+                    "open": s.open, "median_working_days": s.median_days, "p90_working_days": s.p90_days,
+                    "breaches": s.breaches, "breach_rate": s.breach_rate} for s in report.stages],
+        "counterparts": [{"role": role, "tasks": count} for role, count in report.counterparts],
+    }
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from workflow_app.services import access, deployments, instances
+from workflow_app.services import access, deployments, instances, reports
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 bp = Blueprint("ui", __name__)
@@ -117,9 +117,16 @@ def _assignment(task_id: str, action, done: str):
 
 @bp.get("/instances")
 def instance_list():
-    status = request.args.get("status") or None
-    return render_template("instances.html", instances=instances.list_instances(current_user, status=status),
-                           status=status)
+    try:
+        filters = reports.InstanceFilter.from_args(request.args)
+        errors = {}
+    except InvalidInput as exc:
+        filters, errors = reports.InstanceFilter(), exc.field_errors
+    page = reports.search(current_user, filters)
+    return render_template("instances.html", page=page, filters=filters, errors=errors,
+                           protocols=deployments.latest_deployments(), statuses=reports.STATUSES,
+                           sorts=reports.SORTS, options=reports.filter_options(filters.protocol),
+                           args={k: v for k, v in request.args.items() if k != "page"})
 
 
 @bp.get("/instances/<int:instance_id>")

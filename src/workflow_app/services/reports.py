@@ -1,0 +1,226 @@
+"""Process owners' views across instances: search with filters, and per-protocol reports."""
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import joinedload, selectinload
+
+from workflow_app import clock
+from workflow_app.extensions import db
+from workflow_app.persistence.models import Agency, ProcessInstance, TaskRecord, User, instance_agencies
+from workflow_app.services import access, people
+from workflow_app.services.errors import InvalidInput
+
+PAGE_SIZE = 50
+SORTS = {  # each ends with a unique key so pages never overlap
+    "started": (ProcessInstance.started_at.desc(), ProcessInstance.id.desc()),
+    "oldest": (ProcessInstance.started_at.asc(), ProcessInstance.id.asc()),
+    "case": (ProcessInstance.case_reference.asc(), ProcessInstance.id.asc()),
+    "status": (ProcessInstance.status.asc(), ProcessInstance.id.desc()),
+    "deadline": (ProcessInstance.next_timer_at.is_(None), ProcessInstance.next_timer_at.asc(), ProcessInstance.id.asc()),
+    "updated": (ProcessInstance.updated_at.desc(), ProcessInstance.id.desc()),
+}
+STATUSES = ("running", "resolved", "closed", "cancelled", "error")
+
+
+@dataclass
+class InstanceFilter:
+    protocol: str | None = None
+    status: str | None = None
+    stage: str | None = None
+    agency: str | None = None
+    case: str | None = None
+    started_from: date | None = None
+    started_to: date | None = None
+    overdue: bool = False
+    sort: str = "started"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args) -> "InstanceFilter":
+        errors = {}
+
+        def parse_date(name):
+            value = (args.get(name) or "").strip()
+            if not value:
+                return None
+            try:
+                return date.fromisoformat(value)
+            except ValueError:
+                errors[name] = "Enter a date as YYYY-MM-DD"
+                return None
+
+        page = args.get("page") or "1"
+        sort = args.get("sort") or "started"
+        status = args.get("status") or None
+        if not page.isdigit() or int(page) < 1:
+            errors["page"] = "Page must be a positive whole number"
+        if sort not in SORTS:
+            errors["sort"] = f"Sort by one of: {', '.join(SORTS)}"
+        if status and status not in STATUSES:
+            errors["status"] = f"Status is one of: {', '.join(STATUSES)}"
+        result = cls(protocol=args.get("protocol") or None, status=status, stage=args.get("stage") or None,
+                     agency=args.get("agency") or None, case=(args.get("case") or "").strip() or None,
+                     started_from=parse_date("from"), started_to=parse_date("to"),
+                     overdue=(args.get("overdue") or "") in ("1", "true", "on", "yes"), sort=sort,
+                     page=int(page) if page.isdigit() and int(page) > 0 else 1)
+        if errors:
+            raise InvalidInput(errors, "Some filters are not valid")
+        return result
+
+
+@dataclass
+class Page:
+    items: list[ProcessInstance]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+def search(user: User, f: InstanceFilter, per_page: int = PAGE_SIZE) -> Page:
+    conditions = []
+    if not access.is_admin(user):
+        conditions.append(access.visible_instances_clause(user))
+    if f.protocol:
+        conditions.append(ProcessInstance.protocol_key == f.protocol)
+    if f.status:
+        conditions.append(ProcessInstance.status == f.status)
+    if f.stage:
+        conditions.append(ProcessInstance.stage_reached == f.stage)
+    if f.case:
+        conditions.append(func.lower(ProcessInstance.case_reference).startswith(f.case.lower()))
+    if f.started_from:
+        conditions.append(ProcessInstance.started_at >= _day_start(f.started_from))
+    if f.started_to:
+        conditions.append(ProcessInstance.started_at < _day_start(f.started_to + timedelta(days=1)))
+    if f.agency:
+        conditions.append(exists().where(and_(instance_agencies.c.instance_id == ProcessInstance.id,
+                                              instance_agencies.c.agency_id == Agency.id,
+                                              func.lower(Agency.name) == f.agency.lower())))
+    if f.overdue:
+        conditions.append(exists().where(and_(TaskRecord.instance_id == ProcessInstance.id,
+                                              TaskRecord.state == "ready", TaskRecord.due_at < clock.now())))
+    total = db.session.scalar(select(func.count(ProcessInstance.id)).where(*conditions))
+    query = (select(ProcessInstance).where(*conditions).order_by(*SORTS[f.sort])
+             .options(joinedload(ProcessInstance.deployment), selectinload(ProcessInstance.agencies))
+             .offset((f.page - 1) * per_page).limit(per_page))
+    return Page(list(db.session.scalars(query)), total or 0, f.page, per_page)
+
+
+def filter_options(protocol: str | None = None) -> dict[str, list[str]]:
+    stages = select(ProcessInstance.stage_reached).where(ProcessInstance.stage_reached.is_not(None)).distinct()
+    if protocol:
+        stages = stages.where(ProcessInstance.protocol_key == protocol)
+    return {"stages": sorted(db.session.scalars(stages)),
+            "agencies": list(db.session.scalars(select(Agency.name).order_by(Agency.name)))}
+
+
+# -- per-protocol report ---------------------------------------------------------------------------
+
+@dataclass
+class StageFigures:
+    element_id: str
+    title: str
+    stage: str | None
+    closed: int = 0
+    open: int = 0
+    median_days: float | None = None
+    p90_days: float | None = None
+    breaches: int = 0
+
+    @property
+    def breach_rate(self) -> float | None:
+        total = self.closed + self.open
+        return self.breaches / total if total else None
+
+
+@dataclass
+class ProtocolReport:
+    protocol: str
+    total: int
+    by_status: list[tuple[str, int]]
+    by_stage_reached: list[tuple[str, int]]
+    stages: list[StageFigures]
+    counterparts: list[tuple[str, int]]
+    generated_at: datetime = field(default_factory=clock.now)
+
+
+def percentile(values: list[int], fraction: float) -> float | None:
+    """Nearest-rank percentile (the value at or below which ``fraction`` of values fall)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(fraction * len(ordered)) - 1)])
+
+
+def can_read_reports(user: User, protocol_key: str) -> bool:
+    return access.is_admin(user) or access.owns_protocol(user, protocol_key)
+
+
+def require_reports(user: User, protocol_key: str) -> None:
+    if not can_read_reports(user, protocol_key):
+        access.refuse(user, "read report", protocol_key,
+                      "Reports are for the protocol's process owners and administrators.")
+
+
+def reportable_protocols(user: User) -> list[str]:
+    from workflow_app.services.deployments import latest_deployments
+    return [d.protocol_key for d in latest_deployments() if can_read_reports(user, d.protocol_key)]
+
+
+def protocol_report(protocol_key: str) -> ProtocolReport:
+    in_protocol = ProcessInstance.protocol_key == protocol_key
+    by_status = dict(db.session.execute(select(ProcessInstance.status, func.count()).where(in_protocol)
+                                        .group_by(ProcessInstance.status)).all())
+    by_stage = db.session.execute(select(ProcessInstance.stage_reached, func.count()).where(in_protocol)
+                                  .group_by(ProcessInstance.stage_reached).order_by(func.count().desc())).all()
+    rows = db.session.execute(
+        select(TaskRecord.element_id, TaskRecord.title, TaskRecord.stage, TaskRecord.state,
+               TaskRecord.working_days_taken, TaskRecord.breached_at.is_not(None), TaskRecord.counterpart_role)
+        .join(ProcessInstance, TaskRecord.instance_id == ProcessInstance.id).where(in_protocol)).all()
+    stages: dict[str, StageFigures] = {}
+    durations: dict[str, list[int]] = defaultdict(list)
+    counterparts: Counter[str] = Counter()
+    for element_id, title, stage, state, taken, breached, counterpart in rows:
+        figures = stages.setdefault(element_id, StageFigures(element_id, title, stage))
+        if state == "ready":
+            figures.open += 1
+        else:
+            figures.closed += 1
+            if state == "completed" and taken is not None:
+                durations[element_id].append(taken)
+        figures.breaches += int(bool(breached))
+        if counterpart:
+            counterparts[counterpart] += 1
+    for element_id, figures in stages.items():
+        values = durations[element_id]
+        figures.median_days = float(statistics.median(values)) if values else None
+        figures.p90_days = percentile(values, 0.9)
+    ordered = sorted(stages.values(), key=lambda s: (_stage_key(s.stage), s.title))
+    return ProtocolReport(
+        protocol=protocol_key, total=sum(by_status.values()),
+        by_status=[(s, by_status.get(s, 0)) for s in STATUSES],
+        by_stage_reached=[(stage or "—", count) for stage, count in by_stage],
+        stages=ordered, counterparts=counterparts.most_common(10))
+
+
+def _stage_key(stage: str | None) -> tuple[int, float | str]:
+    if stage is None:
+        return (2, "")
+    try:
+        return (0, float(stage))
+    except ValueError:
+        return (1, stage)
