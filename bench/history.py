@@ -67,6 +67,13 @@ def fill(count: int, template_state: str, deployment_id: int, owner_id: int) -> 
                                 working_days_taken=None if open_task else taken, created_at=at,
                                 completed_at=None if open_task else done, completed_by=None if open_task else "bulk"))
             batch_h.append(dict(instance_id=instance_id, at=at, kind="routed", task="Route", data={"stage_role": role}))
+            batch_h.append(dict(instance_id=instance_id, at=at, kind="task_claimed", actor="bulk", task=title,
+                                data={"assigned_to": "bulk", "previously": None}))
+            if taken > 3:
+                batch_h.append(dict(instance_id=instance_id, at=at + timedelta(days=3), kind="timer_fired",
+                                    task="deadline", data={"due_at": (at + timedelta(days=3)).isoformat()}))
+                batch_h.append(dict(instance_id=instance_id, at=at + timedelta(days=3), kind="deadline_breached",
+                                    task=title, data={"due_at": (at + timedelta(days=3)).isoformat()}))
             if not open_task:
                 batch_h.append(dict(instance_id=instance_id, at=done, kind="task_completed", actor="bulk", task=title,
                                     data={"outcome": "unresolved", "action_plan": "plan", "participants": "A, B"}))

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask_login import UserMixin
 from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
-                        UniqueConstraint)
+                        UniqueConstraint, func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from workflow_app.extensions import db
@@ -185,6 +185,10 @@ class ProcessInstance(db.Model):
     history: Mapped[list["HistoryEntry"]] = relationship(back_populates="instance", order_by="HistoryEntry.id")
 
     __mapper_args__ = {"version_id_col": lock_version}
+
+
+# Case-insensitive prefix search on case references (see services/reports.search).
+Index("ix_instances_case_lower", func.lower(ProcessInstance.case_reference))
 
 
 class TaskRecord(db.Model):

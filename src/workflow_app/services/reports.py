@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 import math
-import statistics
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -92,7 +91,8 @@ def _day_start(day: date) -> datetime:
 
 def search(user: User, f: InstanceFilter, per_page: int = PAGE_SIZE) -> Page:
     conditions = []
-    if not access.is_admin(user):
+    reads_all = access.is_admin(user) or (f.protocol is not None and access.owns_protocol(user, f.protocol))
+    if not reads_all:
         conditions.append(access.visible_instances_clause(user))
     if f.protocol:
         conditions.append(ProcessInstance.protocol_key == f.protocol)
@@ -101,7 +101,10 @@ def search(user: User, f: InstanceFilter, per_page: int = PAGE_SIZE) -> Page:
     if f.stage:
         conditions.append(ProcessInstance.stage_reached == f.stage)
     if f.case:
-        conditions.append(func.lower(ProcessInstance.case_reference).startswith(f.case.lower()))
+        # A range on lower(case_reference) uses the expression index (LIKE would not, on every database).
+        prefix = f.case.lower()
+        lowered = func.lower(ProcessInstance.case_reference)
+        conditions.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
     if f.started_from:
         conditions.append(ProcessInstance.started_at >= _day_start(f.started_from))
     if f.started_to:
@@ -158,14 +161,6 @@ class ProtocolReport:
     generated_at: datetime = field(default_factory=clock.now)
 
 
-def percentile(values: list[int], fraction: float) -> float | None:
-    """Nearest-rank percentile (the value at or below which ``fraction`` of values fall)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return float(ordered[max(0, math.ceil(fraction * len(ordered)) - 1)])
-
-
 def can_read_reports(user: User, protocol_key: str) -> bool:
     return access.is_admin(user) or access.owns_protocol(user, protocol_key)
 
@@ -182,39 +177,78 @@ def reportable_protocols(user: User) -> list[str]:
 
 
 def protocol_report(protocol_key: str) -> ProtocolReport:
+    """All figures in a handful of GROUP BY queries; medians come from per-stage histograms of whole
+    working days, so the work does not grow with the number of task rows fetched."""
     in_protocol = ProcessInstance.protocol_key == protocol_key
     by_status = dict(db.session.execute(select(ProcessInstance.status, func.count()).where(in_protocol)
                                         .group_by(ProcessInstance.status)).all())
     by_stage = db.session.execute(select(ProcessInstance.stage_reached, func.count()).where(in_protocol)
                                   .group_by(ProcessInstance.stage_reached).order_by(func.count().desc())).all()
-    rows = db.session.execute(
-        select(TaskRecord.element_id, TaskRecord.title, TaskRecord.stage, TaskRecord.state,
-               TaskRecord.working_days_taken, TaskRecord.breached_at.is_not(None), TaskRecord.counterpart_role)
-        .join(ProcessInstance, TaskRecord.instance_id == ProcessInstance.id).where(in_protocol)).all()
+    tasks = select(TaskRecord).join(ProcessInstance, TaskRecord.instance_id == ProcessInstance.id).where(in_protocol).subquery()
     stages: dict[str, StageFigures] = {}
-    durations: dict[str, list[int]] = defaultdict(list)
-    counterparts: Counter[str] = Counter()
-    for element_id, title, stage, state, taken, breached, counterpart in rows:
+    for element_id, title, stage, state, breached, count in db.session.execute(
+            select(tasks.c.element_id, func.max(tasks.c.title), func.max(tasks.c.stage), tasks.c.state,
+                   tasks.c.breached_at.is_not(None), func.count())
+            .group_by(tasks.c.element_id, tasks.c.state, tasks.c.breached_at.is_not(None))):
         figures = stages.setdefault(element_id, StageFigures(element_id, title, stage))
         if state == "ready":
-            figures.open += 1
+            figures.open += count
         else:
-            figures.closed += 1
-            if state == "completed" and taken is not None:
-                durations[element_id].append(taken)
-        figures.breaches += int(bool(breached))
-        if counterpart:
-            counterparts[counterpart] += 1
+            figures.closed += count
+        if breached:
+            figures.breaches += count
+    histograms: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for element_id, days, count in db.session.execute(
+            select(tasks.c.element_id, tasks.c.working_days_taken, func.count())
+            .where(tasks.c.state == "completed", tasks.c.working_days_taken.is_not(None))
+            .group_by(tasks.c.element_id, tasks.c.working_days_taken)):
+        histograms[element_id].append((days, count))
     for element_id, figures in stages.items():
-        values = durations[element_id]
-        figures.median_days = float(statistics.median(values)) if values else None
-        figures.p90_days = percentile(values, 0.9)
+        figures.median_days = histogram_median(histograms[element_id])
+        figures.p90_days = histogram_percentile(histograms[element_id], 0.9)
+    counterparts = db.session.execute(
+        select(tasks.c.counterpart_role, func.count()).where(tasks.c.counterpart_role.is_not(None))
+        .group_by(tasks.c.counterpart_role).order_by(func.count().desc(), tasks.c.counterpart_role).limit(10)).all()
     ordered = sorted(stages.values(), key=lambda s: (_stage_key(s.stage), s.title))
     return ProtocolReport(
         protocol=protocol_key, total=sum(by_status.values()),
         by_status=[(s, by_status.get(s, 0)) for s in STATUSES],
         by_stage_reached=[(stage or "—", count) for stage, count in by_stage],
-        stages=ordered, counterparts=counterparts.most_common(10))
+        stages=ordered, counterparts=[(role, count) for role, count in counterparts])
+
+
+def histogram_percentile(histogram: list[tuple[int, int]], fraction: float) -> float | None:
+    """Nearest-rank percentile of values given as (value, how many) pairs."""
+    total = sum(count for _, count in histogram)
+    if not total:
+        return None
+    rank = max(1, math.ceil(fraction * total))
+    seen = 0
+    for value, count in sorted(histogram):
+        seen += count
+        if seen >= rank:
+            return float(value)
+    return None
+
+
+def histogram_median(histogram: list[tuple[int, int]]) -> float | None:
+    """The median (mean of the two middle values when there is an even number of them)."""
+    total = sum(count for _, count in histogram)
+    if not total:
+        return None
+    ordered = sorted(histogram)
+
+    def value_at(position: int) -> int:  # 1-based position in the sorted values
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if seen >= position:
+                return value
+        raise IndexError(position)
+
+    if total % 2:
+        return float(value_at(total // 2 + 1))
+    return (value_at(total // 2) + value_at(total // 2 + 1)) / 2
 
 
 def _stage_key(stage: str | None) -> tuple[int, float | str]:

@@ -23,6 +23,7 @@ def upgrade():
         batch_op.create_index('ix_instances_protocol_status_started', ['protocol_key', 'status', 'started_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_instances_stage_reached'), ['stage_reached'], unique=False)
         batch_op.create_index('ix_instances_started_at', ['started_at'], unique=False)
+        batch_op.create_index('ix_instances_case_lower', [sa.text('lower(case_reference)')], unique=False)
 
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.add_column(sa.Column('stage', sa.String(length=40), nullable=True))
@@ -40,6 +41,7 @@ def downgrade():
         batch_op.drop_column('stage')
 
     with op.batch_alter_table('instances', schema=None) as batch_op:
+        batch_op.drop_index('ix_instances_case_lower')
         batch_op.drop_index('ix_instances_started_at')
         batch_op.drop_index(batch_op.f('ix_instances_stage_reached'))
         batch_op.drop_index('ix_instances_protocol_status_started')
