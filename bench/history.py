@@ -142,8 +142,10 @@ def main() -> None:
             ("instance page of a bulk instance", f"/instances/{1_000_000 + args.instances // 2}"),
             ("filtered list: running, overdue, page 1", f"/instances?protocol={PROTOCOL}&status=running&overdue=1"),
             ("filtered list: case reference prefix", "/instances?case=BULK-0999"),
-            ("filtered list: stage reached + date range",
-             "/instances?stage=Stage 2 – Direct manager to manager discussion&from=2025-01-01&to=2025-03-31"),
+            ("filtered list: protocol + stage reached + dates",
+             f"/instances?protocol={PROTOCOL}&stage=Stage 2 – Direct manager to manager discussion"
+             "&from=2025-01-01&to=2025-03-31"),
+            ("filtered list: dates only, all my protocols", "/instances?from=2025-01-01&to=2025-03-31"),
             ("protocol report (all figures)", f"/reports/{PROTOCOL}"),
             ("history CSV of one instance", f"/instances/{real[2].id}/history.csv"),
         ]

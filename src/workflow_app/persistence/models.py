@@ -196,7 +196,8 @@ class TaskRecord(db.Model):
 
     __tablename__ = "tasks"
     __table_args__ = (Index("ix_tasks_state_role", "state", "role"),
-                      Index("ix_tasks_element_state", "element_id", "state"))
+                      Index("ix_tasks_element_state", "element_id", "state"),
+                      Index("ix_tasks_state_due", "state", "due_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)

@@ -114,8 +114,8 @@ def search(user: User, f: InstanceFilter, per_page: int = PAGE_SIZE) -> Page:
                                               instance_agencies.c.agency_id == Agency.id,
                                               func.lower(Agency.name) == f.agency.lower())))
     if f.overdue:
-        conditions.append(exists().where(and_(TaskRecord.instance_id == ProcessInstance.id,
-                                              TaskRecord.state == "ready", TaskRecord.due_at < clock.now())))
+        overdue_ids = select(TaskRecord.instance_id).where(TaskRecord.state == "ready", TaskRecord.due_at < clock.now())
+        conditions.append(ProcessInstance.id.in_(overdue_ids))
     total = db.session.scalar(select(func.count(ProcessInstance.id)).where(*conditions))
     query = (select(ProcessInstance).where(*conditions).order_by(*SORTS[f.sort])
              .options(joinedload(ProcessInstance.deployment), selectinload(ProcessInstance.agencies))
