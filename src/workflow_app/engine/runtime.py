@@ -153,6 +153,7 @@ class EngineInstance:
             task.run()
         except SpiffWorkflowException as exc:
             raise EngineError(_message(exc), task.task_spec.bpmn_id) from None
+        self._after_step(task)  # e.g. a user task that also sends a notification (property `history`)
         self._run_engine()
 
     def cancel(self) -> None:
