@@ -34,7 +34,7 @@ def test_setup_command_is_idempotent(app_factory, clock):
         first = runner.invoke(args=["setup"])
         assert first.exit_code == 0, first.output
         assert "partnership_escalation: version 1 deployed" in first.output
-        assert "demo data: 3 escalations created" in first.output
+        assert "demo data: 7 escalations created" in first.output
         second = runner.invoke(args=["setup"])
         assert second.exit_code == 0, second.output
         assert "partnership_escalation: version 1 unchanged" in second.output

@@ -198,3 +198,15 @@ def test_admin_pages_are_for_administrators(app, api, staff):
     worker = app.test_client()
     assert worker.post("/login", data={"username": "new.worker", "password": "a long password"}).status_code == 302
     assert "New Worker" in worker.get("/inbox").get_data(as_text=True)
+
+
+def test_partnership_wide_staff_without_an_agency_serve_every_agency(api, staff):
+    from test_partnership_escalation import escalate_to
+    make_user("strategic.lead", roles=["Partnership Business Office"])  # no agency
+    make_user("pbo.other", roles=["Partnership Business Office"], agency=POLICE)
+    instance_id = api.start(PROTOCOL, START)["id"]  # between the school and children's social care
+    stage5 = escalate_to(api, instance_id, 5)
+    api.request("POST", f"/api/tasks/{stage5['id']}/release")
+    assert [t["id"] for t in api.request("GET", "/api/tasks?view=available", user="strategic.lead")] == [stage5["id"]]
+    assert api.request("GET", "/api/tasks?view=available", user="pbo.other") == []
+    assert api.complete(stage5["id"], record("resolved"), user="strategic.lead")["status"] == "resolved"

@@ -53,7 +53,8 @@ def test_setup_then_serve(tmp_path):
                 return json.load(response)
 
         assert "partnership_escalation" in {p["key"] for p in get("/api/protocols")}
-        assert [(t["case_reference"], t["name"]) for t in get("/api/tasks")] == [("DEMO-001", "stage1_discussion")]
+        assert sorted((t["case_reference"], t["name"]) for t in get("/api/tasks")) == [
+            ("DEMO-001", "stage1_discussion"), ("DEMO-WS-1", "stage1_professional")]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/inbox", timeout=5) as response:
             assert "Sign in" in response.read().decode()  # pages need a signed-in user
     finally:

@@ -1,7 +1,7 @@
 """Who may do what. Every rule about people and permissions lives here, for pages and API alike.
 
 - A task's *candidates* hold the task's role (its lane) and, when the escalation names agencies,
-  belong to one of them. Only a candidate may claim or complete it, and only while it is unassigned
+  belong to one of them — or to no agency at all (partnership-wide staff). Only a candidate may claim or complete it, and only while it is unassigned
   or assigned to them.
 - Staff see escalations they take part in: they raised it, acted on it, hold it, or could act on one
   of its tasks; line managers also see those of the people who report to them. Process owners see every escalation of the protocols they own; administrators see all.
@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select
+from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 
 from workflow_app.extensions import db
 from workflow_app.persistence.models import (Deployment, ProcessInstance, TaskRecord, User, instance_agencies)
@@ -35,7 +35,10 @@ def can_deploy(user: User) -> bool:
 
 
 def _in_instance_agencies(user: User, instance: ProcessInstance) -> bool:
-    return not instance.agencies or (user.agency_id is not None and user.agency_id in {a.id for a in instance.agencies})
+    """Agency staff act on escalations between their agency and another; staff who belong to no agency
+    (a partnership's business office, an LSCP, a quality assurance department) serve every agency."""
+    return (not instance.agencies or user.agency_id is None
+            or user.agency_id in {a.id for a in instance.agencies})
 
 
 def is_candidate(user: User, record: TaskRecord) -> bool:
@@ -103,10 +106,10 @@ def refuse(user: User | None, action: str, target: str, message: str) -> None:
 # -- inbox queries ---------------------------------------------------------------------------------
 
 def _agency_clause(user: User):
-    """The task's instance names no agencies, or names the user's agency."""
+    """The task's instance names no agencies, or names the user's agency (see _in_instance_agencies)."""
     no_agencies = not_(exists().where(instance_agencies.c.instance_id == TaskRecord.instance_id))
     if user.agency_id is None:
-        return no_agencies
+        return true()
     mine = exists().where(and_(instance_agencies.c.instance_id == TaskRecord.instance_id,
                                instance_agencies.c.agency_id == user.agency_id))
     return or_(no_agencies, mine)
@@ -135,7 +138,7 @@ def visible_instances_clause(user: User):
     roles = list(user.role_names)
     if roles:
         no_agencies = not_(exists().where(instance_agencies.c.instance_id == ProcessInstance.id))
-        agency_ok = no_agencies if user.agency_id is None else or_(no_agencies, exists().where(
+        agency_ok = true() if user.agency_id is None else or_(no_agencies, exists().where(
             and_(instance_agencies.c.instance_id == ProcessInstance.id, instance_agencies.c.agency_id == user.agency_id)))
         has_role_task = exists().where(TaskRecord.instance_id == ProcessInstance.id,
                                        func.lower(TaskRecord.role).in_(roles))

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
 from workflow_app.extensions import db
-from workflow_app.persistence.models import ProcessInstance, User
+from workflow_app.persistence.models import ProcessInstance, User  # noqa: F401 (User: type of create_demo_people)
 from workflow_app.services import instances, people
 from workflow_app.services.deployments import bundle_for, latest_deployment, latest_deployments
 
@@ -26,7 +24,8 @@ PARTNERSHIP_PEOPLE = [
     ("senior.csc", "Lee Carter", SOCIAL_CARE, "Senior Manager", "dir.csc"),
     ("manager.csc", "Dan Fox", SOCIAL_CARE, "Line Manager", "senior.csc"),
     ("jo.reed", "Jo Reed", SOCIAL_CARE, "Professional", "manager.csc"),
-    ("strategic.lead", "Pat Quinn", "Safeguarding Children Partnership Business Office", "Partnership Business Office", None),
+    # Partnership-wide staff belong to no agency: they serve every agency's escalations.
+    ("strategic.lead", "Pat Quinn", None, "Partnership Business Office", None),
 ]
 
 PARTNERSHIP_CASES = [
@@ -76,16 +75,40 @@ def create_demo_people() -> list[User]:
     return created
 
 
+OTHER_PROTOCOLS = [
+    # protocol, raised by, start form
+    ("wsscp_escalation", "sam.patel", {
+        "case_reference": "DEMO-WS-1", "raising_professional": "Sam Patel, school DSL", "raising_agency": SCHOOL,
+        "other_professional": "Jo Reed, social worker", "other_agency": SOCIAL_CARE, "service_area": "child_in_need",
+        "decision_challenged": "Case closed while home conditions are unchanged.", "desired_outcome": "Keep the plan open."}),
+    ("cpa_iro_dispute_resolution", "cpa.iro", {
+        "case_reference": "DEMO-CPA-1", "social_worker": "Kim Lowe", "manager_involved": "Pat Grey (PM)",
+        "discussion_method": "telephone", "concern": "Care plan not updated after the review.",
+        "desired_outcome": "Updated care plan within 10 days.", "informal_case_note": True}),
+    ("wraparound_conflict_resolution", "care.coordinator", {
+        "case_reference": "DEMO-WRAP-1", "care_coordinator": "Demo Care Coordinator", "track": "B",
+        "counterpart_name": "DMCPS Case Manager", "issue": "Disagreement about the visiting schedule.",
+        "violation": "none"}),
+    ("case_manager_mediation", "case.manager", {
+        "case_reference": "DEMO-CM-1", "client_name": "Jordan", "provider": "Riverside Supported Living",
+        "cm_role": "mediator", "conflict_type": "miscommunication", "description": "Disagreement about curfew."}),
+]
+
+
 def create_demo_data() -> list[ProcessInstance]:
     create_demo_people()
-    if latest_deployment("partnership_escalation") is None:
-        return []
-    raiser = people.get_user("sam.patel")
-    created = [instances.start_instance("partnership_escalation", case, user=raiser) for case in PARTNERSHIP_CASES]
-    # DEMO-002 has moved on to Stage 2, DEMO-003 to Stage 3.
-    for instance, steps in ((created[1], 1), (created[2], 2)):
-        for _ in range(steps):
-            task = next(t for t in instance.tasks if t.state == "ready")
-            actor = db.session.scalar(select(User).where(User.username == ("sam.patel", "manager.school")[_]))
-            instances.complete_task(task.id, STAGE_RECORD, user=actor)
+    created = []
+    if latest_deployment("partnership_escalation") is not None:
+        raiser = people.get_user("sam.patel")
+        partnership = [instances.start_instance("partnership_escalation", case, user=raiser) for case in PARTNERSHIP_CASES]
+        # DEMO-002 has moved on to Stage 2, DEMO-003 to Stage 3.
+        for instance, steps in ((partnership[1], 1), (partnership[2], 2)):
+            for step in range(steps):
+                task = next(t for t in instance.tasks if t.state == "ready")
+                actor = people.get_user(("sam.patel", "manager.school")[step])
+                instances.complete_task(task.id, STAGE_RECORD, user=actor)
+        created += partnership
+    for protocol, username, data in OTHER_PROTOCOLS:
+        if latest_deployment(protocol) is not None:
+            created.append(instances.start_instance(protocol, data, user=people.get_user(username)))
     return created
