@@ -69,7 +69,7 @@ def app_factory(tmp_path):
         app = create_app(settings)
         with app.app_context():
             if reset_db:
-                db.drop_all()
+                drop_everything()
                 db.create_all()
             if deploy:
                 deploy_repository_diagrams()
@@ -81,9 +81,16 @@ def app_factory(tmp_path):
     yield make
     for app in made:
         with app.app_context():
-            db.session.remove()
-            db.drop_all()
+            drop_everything()
             db.engine.dispose()
+
+
+def drop_everything() -> None:
+    """Empty the database, Alembic's version table included (PostgreSQL keeps one database for all tests)."""
+    db.session.remove()
+    db.drop_all()
+    with db.engine.begin() as connection:
+        connection.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
 
 
 def create_test_people() -> None:

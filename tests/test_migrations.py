@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
 
+from conftest import drop_everything
 from workflow_app.extensions import db
 
 
@@ -13,7 +14,7 @@ from workflow_app.extensions import db
 def test_migrations_match_the_models(app_factory, clock):
     app = app_factory(deploy=False)
     with app.app_context():
-        db.drop_all()
+        drop_everything()
         upgrade(directory=app.extensions["migrate"].directory)
         with db.engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), db.metadata)
@@ -29,7 +30,7 @@ def test_migrations_match_the_models(app_factory, clock):
 def test_setup_command_is_idempotent(app_factory, clock):
     app = app_factory(deploy=False)
     with app.app_context():
-        db.drop_all()
+        drop_everything()
         runner = app.test_cli_runner()
         first = runner.invoke(args=["setup"])
         assert first.exit_code == 0, first.output

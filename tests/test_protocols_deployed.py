@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import PASSWORD
+from conftest import PASSWORD, drop_everything
 
 PROTOCOLS = {
     "wraparound_conflict_resolution": "Wraparound Milwaukee system and provider conflict resolution (#010)",
@@ -32,7 +32,7 @@ def test_every_lane_is_a_role_held_by_a_demo_user(app_factory, clock):
     app = app_factory(deploy=False)
     with app.app_context():
         from workflow_app.extensions import db
-        db.drop_all()
+        drop_everything()
         result = app.test_cli_runner().invoke(args=["setup"])
         assert result.exit_code == 0, result.output
         from workflow_app.services.deployments import bundle_for, latest_deployments
