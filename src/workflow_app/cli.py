@@ -10,12 +10,26 @@ from werkzeug.serving import run_simple
 
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ProcessInstance
-from workflow_app.services import deployments, people, timers
+from workflow_app.services import deployments, notifications, people, timers
 from workflow_app.services.demo import create_demo_data
 from workflow_app.services.errors import DeploymentFailed, InvalidInput, NotFound
 
 timers_cli = AppGroup("timers", help="Fire due timers (deadlines, reminders).")
 users_cli = AppGroup("users", help="Manage users and their API tokens.")
+notifications_cli = AppGroup("notifications", help="Deliver queued e-mail; queue the daily digest.")
+
+
+@notifications_cli.command("send-once")
+def notifications_send_once() -> None:
+    """Send every queued e-mail that is due (retries back off after failures)."""
+    result = notifications.deliver_pending()
+    click.echo(f"sent {len(result.sent)}; retrying later {len(result.retrying)}; given up {len(result.failed)}")
+
+
+@notifications_cli.command("digest")
+def notifications_digest() -> None:
+    """Queue each person's daily summary of tasks due in the next 2 working days (run once a day)."""
+    click.echo(f"digests queued: {notifications.queue_digests()}")
 
 
 def deploy_repository_diagrams(actor: str = "system (start-up)") -> list:
@@ -77,7 +91,7 @@ def timers_run_once(limit: int) -> None:
 @click.option("--limit", default=500, show_default=True, help="At most this many instances per sweep.")
 @click.option("--max-sweeps", default=0, help="Stop after this many sweeps (0: run until stopped).")
 def timers_worker(interval: float | None, limit: int, max_sweeps: int) -> None:
-    """Sweep due timers forever (production worker); stops cleanly on SIGTERM or Ctrl-C.
+    """Sweep due timers and deliver queued mail forever (production worker); stops on SIGTERM or Ctrl-C.
 
     Several workers may run at once, on one or many machines: each due timer fires exactly once.
     """
@@ -91,9 +105,12 @@ def timers_worker(interval: float | None, limit: int, max_sweeps: int) -> None:
     sweeps = 0
     while not stop.is_set():
         result = timers.run_once(limit=limit)
+        delivered = notifications.deliver_pending()
         db.session.remove()
         if result.fired:
             click.echo(f"fired timers on {len(result.fired)} instance(s)")
+        if delivered.sent or delivered.retrying:
+            click.echo(f"mail: sent {len(delivered.sent)}, retrying {len(delivered.retrying)}")
         sweeps += 1
         if max_sweeps and sweeps >= max_sweeps:
             break
@@ -191,3 +208,4 @@ def register_cli(app: Flask) -> None:
         app.cli.add_command(command)
     app.cli.add_command(timers_cli)
     app.cli.add_command(users_cli)
+    app.cli.add_command(notifications_cli)

@@ -35,6 +35,15 @@ def from_environment(instance_path: Path) -> dict:
         "RATELIMIT_STORAGE_URI": os.environ.get("WORKFLOW_RATELIMIT_STORAGE_URI", "memory://"),
         "SESSION_COOKIE_SECURE": os.environ.get("WORKFLOW_SECURE_COOKIES", "") == "1",
         "REMEMBER_COOKIE_HTTPONLY": True,
+        # Outgoing mail (notifications): an SMTP server; a local debugging server is fine for development.
+        "SMTP_HOST": os.environ.get("WORKFLOW_SMTP_HOST", "127.0.0.1"),
+        "SMTP_PORT": int(os.environ.get("WORKFLOW_SMTP_PORT", "1025")),
+        "SMTP_USERNAME": os.environ.get("WORKFLOW_SMTP_USERNAME") or None,
+        "SMTP_PASSWORD": os.environ.get("WORKFLOW_SMTP_PASSWORD") or None,
+        "SMTP_STARTTLS": os.environ.get("WORKFLOW_SMTP_STARTTLS", "") == "1",
+        "MAIL_FROM": os.environ.get("WORKFLOW_MAIL_FROM", "workflow-app@localhost"),
+        # Absolute address of this app, for links in e-mails.
+        "BASE_URL": os.environ.get("WORKFLOW_BASE_URL", "http://127.0.0.1:5000"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
     }

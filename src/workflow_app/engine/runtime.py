@@ -224,6 +224,8 @@ class EngineInstance:
             data = {name: task.data.get(name) for name in wanted}
             if properties.get("recipients"):
                 data["recipients"] = properties["recipients"]
+            if properties.get("recipients_from"):  # the recipients are named by a process variable
+                data["recipients"] = str(task.data.get(properties["recipients_from"]) or "")
             self.events.append(EngineEvent(properties["history"], element_id, title, data))
 
     def _record_timer(self, task, element_id: str, title: str, due: str | None) -> None:

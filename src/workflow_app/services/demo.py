@@ -57,7 +57,8 @@ def create_demo_people() -> list[User]:
 
     def add(username, name, password=DEMO_PASSWORD, **kwargs):
         if people.get_user(username, required=False) is None:
-            created.append(people.create_user(username, password, display_name=name, **kwargs))
+            created.append(people.create_user(username, password, display_name=name,
+                                              email=f"{username}@demo.workflow-app.test", **kwargs))
 
     protocols = [d.protocol_key for d in latest_deployments()]
     add("admin", "Avery Admin", roles=[people.ADMINISTRATOR])

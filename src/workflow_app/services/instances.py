@@ -19,7 +19,7 @@ from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User
-from workflow_app.services import access, history, people
+from workflow_app.services import access, history, notifications, people
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound
@@ -245,14 +245,19 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
            error: EngineError | None = None, actor: User | None = None) -> None:
     """Write the engine's state and everything derived from it onto the instance (not committed)."""
     now = clock.now()
+    announcements = []
     for event in engine.events:
-        history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data, at=now)
+        entry = history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data, at=now)
+        if "recipients" in event.data:
+            announcements.append(entry)
         if event.kind == "deadline_breached":
             for record in instance.tasks:
                 if record.element_id == event.element_id and record.breached_at is None and record.state == "ready":
                     record.breached_at = now
     engine.events.clear()
     _sync_tasks(instance, engine, completed_task_id, now, actor)
+    for entry in announcements:  # after the task sync, so an e-mail can link to the recipient's new task
+        notifications.notify(instance, entry, actor)
 
     instance.state = engine.dumps()
     instance.data = engine.data

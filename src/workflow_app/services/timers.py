@@ -50,7 +50,7 @@ def run_once(limit: int = 500) -> SweepResult:
 
 
 def start_background_loop(app, interval_seconds: float) -> threading.Thread:
-    """Sweep every ``interval_seconds`` in a daemon thread of the served app."""
+    """Sweep timers and deliver queued mail every ``interval_seconds`` in a daemon thread of the served app."""
     stop = threading.Event()
 
     def loop() -> None:
@@ -60,8 +60,10 @@ def start_background_loop(app, interval_seconds: float) -> threading.Thread:
                     result = run_once()
                     if result.fired:
                         log.info("timer sweep fired timers on instances %s", result.fired)
+                    from workflow_app.services import notifications
+                    notifications.deliver_pending()
                 except Exception:  # noqa: BLE001
-                    log.exception("timer sweep failed")
+                    log.exception("timer sweep or mail delivery failed")
 
     thread = threading.Thread(target=loop, name="timer-sweep", daemon=True)
     thread.stop = stop  # type: ignore[attr-defined]

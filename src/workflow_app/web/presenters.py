@@ -16,6 +16,9 @@ KIND_LABELS = {
     "started": "Escalation raised", "task_completed": "Task completed", "routed": "Counterpart routed",
     "timer_fired": "Timer fired", "deadline_breached": "Deadline breached", "escalated": "Escalated",
     "task_cancelled": "Task closed by the process", "ended": "Escalation ended", "error": "Error",
+    "notification_sent": "Notification", "notification_delivered": "E-mail delivered",
+    "notification_failed": "E-mail could not be delivered", "reminder": "Reminder", "violation_reported": "Violation reported",
+    "task_claimed": "Task taken", "task_released": "Task released", "task_reassigned": "Task reassigned",
 }
 
 
@@ -117,7 +120,13 @@ def register_template_helpers(app: Flask) -> None:
     def helpers() -> dict[str, Any]:
         return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
                 "deadline_of": instances.deadline_of, "now": clock.now, "case_details": instances.case_details,
-                "readable_data": _readable_history_data}
+                "readable_data": _readable_history_data, "unread_notices": _unread_notices}
+
+
+def _unread_notices() -> int:
+    from flask_login import current_user
+    from workflow_app.services import notifications
+    return notifications.unread_count(current_user) if current_user.is_authenticated else 0
 
 
 def _readable_history_data(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:

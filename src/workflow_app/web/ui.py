@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from workflow_app.services import access, deployments, instances, reports
+from workflow_app.services import access, deployments, instances, notifications, reports
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 bp = Blueprint("ui", __name__)
@@ -28,6 +28,14 @@ def inbox():
     roles = sorted({t.role for t in instances.inbox(current_user, view) if t.role})
     return render_template("inbox.html", tasks=tasks, roles=roles, role=role, view=view, views=INBOX_TITLES,
                            counts=counts)
+
+
+@bp.get("/notices")
+def notices():
+    items = notifications.notices_of(current_user)
+    unread = {n.id for n in items if n.read_at is None}
+    notifications.mark_all_read(current_user)
+    return render_template("notices.html", notices=items, new_ids=unread)
 
 
 @bp.get("/protocols")

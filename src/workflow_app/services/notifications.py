@@ -1,0 +1,205 @@
+"""Notifications that are never lost: a durable outbox, SMTP delivery with retries, in-app notices.
+
+A notification is written (outbox rows, in-app notices, the history entry that names its recipients)
+in the same transaction as the state change that caused it. A worker later claims each outbox row
+with a lease, sends it, and marks it sent, recording the delivery in the instance's history. An SMTP
+outage only delays mail: failed sends are retried with exponential backoff. If a worker dies between
+handing a message to the SMTP server and marking it sent, the lease expires and the message is sent
+again: at-least-once, the one duplicate SMTP itself cannot rule out.
+"""
+from __future__ import annotations
+
+import logging
+import smtplib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from email.message import EmailMessage
+
+from flask import current_app, render_template
+from sqlalchemy import or_, select, update
+
+from workflow_app import clock
+from workflow_app.extensions import db
+from workflow_app.persistence.models import (HistoryEntry, Notice, OutboxMessage, ProcessInstance, Role, TaskRecord,
+                                             User, user_roles)
+from workflow_app.services import access, history
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+LEASE = timedelta(minutes=2)
+FIRST_RETRY = timedelta(seconds=30)
+LAST_RETRY = timedelta(hours=1)
+
+
+def _role_holders(name: str, instance: ProcessInstance) -> list[User]:
+    query = (select(User).join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
+             .where(Role.name.ilike(name), User.active.is_(True)).order_by(User.username))
+    return [u for u in db.session.scalars(query) if access._in_instance_agencies(u, instance)]
+
+
+def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None) -> tuple[list[User], list[str]]:
+    """People named by a diagram's ``recipients`` text: role names, or 'line manager' / 'raiser'."""
+    people: dict[int, User] = {}
+    unresolved: list[str] = []
+    for name in (part.strip() for part in (spec or "").split(",")):
+        if not name:
+            continue
+        if name.casefold() == "line manager":
+            found = [actor.line_manager] if actor is not None and actor.line_manager else []
+        elif name.casefold() == "raiser":
+            found = [db.session.get(User, instance.started_by_id)] if instance.started_by_id else []
+        else:
+            found = _role_holders(name, instance)
+        if not found:
+            unresolved.append(name)
+        for person in found:
+            people[person.id] = person
+    return list(people.values()), unresolved
+
+
+def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None) -> None:
+    """Queue e-mails and in-app notices for a history entry that names ``recipients``; note on the entry
+    who they went to and which names matched nobody (never silently dropped)."""
+    recipients, unresolved = resolve_recipients(instance, entry.data.get("recipients", ""), actor)
+    now = clock.now()
+    base_url = current_app.config["BASE_URL"].rstrip("/")
+    for person in recipients:
+        task = next((t for t in instance.tasks if t.state == "ready" and t.assigned_to_id == person.id), None) \
+            or next((t for t in instance.tasks if t.state == "ready" and access.is_candidate(person, t)), None)
+        link = f"{base_url}/tasks/{task.id}" if task else f"{base_url}/instances/{instance.id}"
+        text = f"{entry.task}: escalation #{instance.id}" + (f" ({instance.case_reference})" if instance.case_reference else "")
+        db.session.add(Notice(user_id=person.id, instance_id=instance.id, text=text,
+                              link=link.removeprefix(base_url), created_at=now))
+        if person.email:
+            details = [(k.replace("_", " ").capitalize(), v) for k, v in entry.data.items()
+                       if k not in ("recipients",) and v not in (None, "")]
+            body = render_template("email/notification.txt", recipient=person, title=entry.task, instance=instance,
+                                   details=details, task=task, link=link, actor=actor.display_name if actor else None)
+            subject = f"{entry.task} – escalation #{instance.id}" + (f" ({instance.case_reference})" if instance.case_reference else "")
+            db.session.add(OutboxMessage(instance_id=instance.id, user_id=person.id, kind="notification",
+                                         recipient_email=person.email, subject=subject[:300], body=body,
+                                         status="pending", attempts=0, next_attempt_at=now, created_at=now))
+    entry.data = {**entry.data, "sent_to": [p.username for p in recipients],
+                  "emailed": [p.username for p in recipients if p.email], "no_one_holds": unresolved}
+
+
+@dataclass
+class DeliveryResult:
+    sent: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+
+def deliver_pending(limit: int = 100) -> DeliveryResult:
+    """Send what is due; each message is claimed by exactly one worker (an atomic UPDATE with a lease)."""
+    result = DeliveryResult()
+    now = clock.now()
+    due = (or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending")
+           & or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now)
+           & (OutboxMessage.next_attempt_at <= now))
+    ids = list(db.session.scalars(select(OutboxMessage.id).where(due).order_by(OutboxMessage.id).limit(limit)))
+    db.session.rollback()
+    for message_id in ids:
+        claimed = db.session.execute(update(OutboxMessage).where(OutboxMessage.id == message_id, due)
+                                     .values(status="sending", lease_until=clock.now() + LEASE))
+        db.session.commit()
+        if claimed.rowcount != 1:
+            continue  # another worker has it
+        message = db.session.get(OutboxMessage, message_id)
+        try:
+            _send(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            _failed_attempt(message, exc, result)
+        else:
+            _delivered(message)
+            result.sent.append(message_id)
+        db.session.commit()
+    return result
+
+
+def _send(message: OutboxMessage) -> None:
+    config = current_app.config
+    email = EmailMessage()
+    email["From"] = config["MAIL_FROM"]
+    email["To"] = message.recipient_email
+    email["Subject"] = message.subject
+    email["Message-ID"] = f"<outbox-{message.id}@workflow-app>"  # lets a receiving system drop a rare duplicate
+    email.set_content(message.body)
+    with smtplib.SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=10) as smtp:
+        if config.get("SMTP_STARTTLS"):
+            smtp.starttls()
+        if config.get("SMTP_USERNAME"):
+            smtp.login(config["SMTP_USERNAME"], config.get("SMTP_PASSWORD") or "")
+        smtp.send_message(email)
+
+
+def _delivered(message: OutboxMessage) -> None:
+    now = clock.now()
+    message.status, message.sent_at, message.lease_until = "sent", now, None
+    message.attempts += 1
+    if message.instance_id:
+        instance = db.session.get(ProcessInstance, message.instance_id)
+        history.record(instance, "notification_delivered", task=message.subject,
+                       data={"to": message.recipient_email, "attempts": message.attempts}, at=now)
+
+
+def _failed_attempt(message: OutboxMessage, exc: Exception, result: DeliveryResult) -> None:
+    now = clock.now()
+    message.attempts += 1
+    message.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+    message.lease_until = None
+    if message.attempts >= MAX_ATTEMPTS:
+        message.status = "failed"
+        result.failed.append(message.id)
+        if message.instance_id:
+            history.record(db.session.get(ProcessInstance, message.instance_id), "notification_failed",
+                           task=message.subject, data={"to": message.recipient_email, "attempts": message.attempts,
+                                                       "error": message.last_error}, at=now)
+    else:
+        message.status = "pending"
+        message.next_attempt_at = now + min(FIRST_RETRY * 2 ** (message.attempts - 1), LAST_RETRY)
+        result.retrying.append(message.id)
+    log.warning("mail to %s failed (attempt %s): %s", message.recipient_email, message.attempts, message.last_error)
+
+
+# -- in-app notices and the daily digest ----------------------------------------------------------------
+
+def unread_count(user: User) -> int:
+    return db.session.query(Notice).filter(Notice.user_id == user.id, Notice.read_at.is_(None)).count()
+
+
+def notices_of(user: User, limit: int = 100) -> list[Notice]:
+    return list(db.session.scalars(select(Notice).where(Notice.user_id == user.id)
+                                   .order_by(Notice.id.desc()).limit(limit)))
+
+
+def mark_all_read(user: User) -> None:
+    db.session.execute(update(Notice).where(Notice.user_id == user.id, Notice.read_at.is_(None))
+                       .values(read_at=clock.now()))
+    db.session.commit()
+
+
+def queue_digests() -> int:
+    """One e-mail per person with tasks (held or available to them) due within the next 2 working days."""
+    from workflow_app.services import instances
+    now = clock.now()
+    queued = 0
+    for person in db.session.scalars(select(User).where(User.active.is_(True), User.email != "")):
+        tasks = instances.inbox(person, "mine") + instances.inbox(person, "available")
+        due_soon = []
+        for task in tasks:
+            if task.due_at is None:
+                continue
+            calendar = instances.calendar_of(task.instance.deployment)
+            if task.due_at <= calendar.add_working_days(now, 2):
+                due_soon.append((task, instances.deadline_of(task)))
+        if not due_soon:
+            continue
+        body = render_template("email/digest.txt", recipient=person, tasks=due_soon,
+                               base_url=current_app.config["BASE_URL"].rstrip("/"))
+        db.session.add(OutboxMessage(user_id=person.id, kind="digest", recipient_email=person.email,
+                                     subject=f"{len(due_soon)} task(s) due in the next 2 working days", body=body,
+                                     status="pending", attempts=0, next_attempt_at=now, created_at=now))
+        queued += 1
+    db.session.commit()
+    return queued

@@ -1,0 +1,206 @@
+"""Notifications through a real SMTP server on loopback (aiosmtpd): each seed notification reaches the
+right people with a link, an SMTP outage delays but loses nothing, and a worker crash does not lose mail."""
+from __future__ import annotations
+
+import socket
+from datetime import timedelta
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from conftest import PASSWORD, Api, london, make_user
+from workflow_app import clock as app_clock
+from workflow_app.extensions import db
+from workflow_app.persistence.models import OutboxMessage
+from workflow_app.services import notifications
+
+BASE_URL = "http://workflow.test"
+
+
+class Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+    def received(self) -> list[tuple[str, str, str]]:
+        """(recipient, subject, body) of every message received."""
+        from email import message_from_bytes
+        from email.policy import default
+        out = []
+        for envelope in self.messages:
+            message = message_from_bytes(envelope.content, policy=default)
+            out.append((envelope.rcpt_tos[0], str(message["Subject"]), message.get_content()))
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_port():
+    return free_port()
+
+
+@pytest.fixture
+def smtp(smtp_port):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def mail_app(app_factory, clock, smtp_port):
+    app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp_port, BASE_URL=BASE_URL)
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def api(mail_app):
+    return Api(mail_app.test_client())
+
+
+def email_of(username: str) -> str:
+    return f"{username}@agency.test"
+
+
+def person(username: str, role: str, **kwargs):
+    return make_user(username, roles=[role], email=email_of(username), **kwargs)
+
+
+def test_business_team_notice_arrives_with_a_link_to_its_task(mail_app, api, smtp):
+    person("bt.clerk", "Business Team")
+    from test_protocol_wsscp_escalation import START, discussion
+    instance_id = api.start("wsscp_escalation", START)["id"]
+    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))  # to Stage 2: the Business Team is told
+    queued = db.session.query(OutboxMessage).filter_by(status="pending").all()
+    assert [m.recipient_email for m in queued] == [email_of("bt.clerk")]
+    assert smtp.messages == []  # nothing is sent inside the request: the worker sends
+    result = notifications.deliver_pending()
+    assert len(result.sent) == 1
+    [(to, subject, body)] = smtp.received()
+    log_task = next(t for t in api.instance(instance_id)["ready_tasks"] if t["name"] == "log_ongoing")
+    assert to == email_of("bt.clerk")
+    assert subject == f"Business Team notified of the ongoing disagreement – escalation #{instance_id} (WS-1)"
+    assert f"{BASE_URL}/tasks/" in body and "Stage: 2" in body
+    history = api.instance(instance_id)["history"]
+    sent = next(h for h in history if h["kind"] == "notification_sent")
+    assert sent["data"]["sent_to"] == ["bt.clerk", "tester"] and sent["data"]["emailed"] == ["bt.clerk"]
+    delivered = [h for h in history if h["kind"] == "notification_delivered"]
+    assert [(d["data"]["to"], d["data"]["attempts"]) for d in delivered] == [(email_of("bt.clerk"), 1)]
+    assert notifications.deliver_pending().sent == []  # nothing twice
+    assert len(smtp.messages) == 1
+    assert log_task["role"] == "Business Team"
+
+
+def test_cpa_iro_email_alert_goes_to_each_named_role(mail_app, api, smtp):
+    person("tm.one", "Team Manager")
+    person("coordinator", "Embedded Co-ordinator")
+    from test_protocol_cpa_iro_dispute_resolution import START, informal
+    instance_id = api.start("cpa_iro_dispute_resolution", START)["id"]
+    api.complete(api.ready(instance_id, "informal_resolution")["id"], informal("unresolved"))
+    notifications.deliver_pending()
+    alert = [m for m in smtp.received() if "E-MAIL ALERT" in m[1]]
+    assert sorted(to for to, _, _ in alert) == [email_of("coordinator"), email_of("tm.one")]
+    assert all(f"{BASE_URL}/" in body and "Formal process date: 2026-12-07" in body for _, _, body in alert)
+    sent = next(h for h in api.instance(instance_id)["history"]
+                if h["kind"] == "notification_sent" and h["task"].startswith("E-MAIL ALERT"))
+    assert sent["data"]["no_one_holds"] == ["Principal Officer"]  # named by the seed, held by nobody here
+
+
+def test_wraparound_violation_report_reaches_the_department(mail_app, api, smtp):
+    person("qa.reviewer", "Quality Assurance Department")
+    person("network.reviewer", "Provider Network")
+    from test_protocol_wraparound_conflict_resolution import START
+    instance_id = api.start("wraparound_conflict_resolution", {**START, "track": "C", "violation": "licensing"})["id"]
+    notifications.deliver_pending()
+    assert [(to, subject.split(" – ")[0]) for to, subject, _ in smtp.received()] == [
+        (email_of("network.reviewer"), "Violation reported for review")]
+    review = api.ready(instance_id, "network_review")
+    assert f"{BASE_URL}/tasks/{review['id']}" in smtp.received()[0][2]
+
+
+def test_smtp_outage_delays_mail_and_loses_none(mail_app, api, smtp_port, clock):
+    person("bt.clerk", "Business Team")
+    from test_protocol_wsscp_escalation import START, discussion
+    for n in range(3):
+        instance_id = api.start("wsscp_escalation", {**START, "case_reference": f"WS-{n}"})["id"]
+        api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    down = notifications.deliver_pending()  # nothing listens on the SMTP port
+    assert len(down.retrying) == 3 and down.sent == []
+    message = db.session.query(OutboxMessage).first()
+    assert message.attempts == 1 and "ConnectionRefusedError" in message.last_error
+    assert message.next_attempt_at == app_clock.now() + timedelta(seconds=30)
+    assert notifications.deliver_pending().retrying == []  # backing off: not due yet
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        clock.shift(seconds=31)
+        assert len(notifications.deliver_pending().sent) == 3
+        assert notifications.deliver_pending().sent == []
+        assert sorted(e.rcpt_tos[0] for e in inbox.messages) == [email_of("bt.clerk")] * 3
+    finally:
+        controller.stop()
+    assert {m.status for m in db.session.query(OutboxMessage)} == {"sent"}
+
+
+def test_a_worker_dying_mid_delivery_loses_nothing(mail_app, api, smtp, clock):
+    person("bt.clerk", "Business Team")
+    from test_protocol_wsscp_escalation import START, discussion
+    instance_id = api.start("wsscp_escalation", START)["id"]
+    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    # A worker claimed the message and died before sending: the row keeps its lease.
+    message = db.session.query(OutboxMessage).one()
+    message.status, message.lease_until = "sending", app_clock.now() + notifications.LEASE
+    db.session.commit()
+    assert notifications.deliver_pending().sent == []  # another worker leaves it alone while the lease runs
+    clock.shift(minutes=3)
+    assert len(notifications.deliver_pending().sent) == 1
+    assert len(smtp.messages) == 1
+
+
+def test_failing_for_good_is_recorded_in_history(mail_app, api, clock):
+    person("bt.clerk", "Business Team")
+    from test_protocol_wsscp_escalation import START, discussion
+    instance_id = api.start("wsscp_escalation", START)["id"]
+    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    for _ in range(notifications.MAX_ATTEMPTS):
+        notifications.deliver_pending()
+        clock.shift(hours=2)
+    assert db.session.query(OutboxMessage).one().status == "failed"
+    failed = [h for h in api.instance(instance_id)["history"] if h["kind"] == "notification_failed"]
+    assert len(failed) == 1 and failed[0]["data"]["attempts"] == notifications.MAX_ATTEMPTS
+
+
+def test_in_app_notices_and_the_bell(mail_app, api):
+    person("bt.clerk", "Business Team")
+    from test_protocol_wsscp_escalation import START, discussion
+    instance_id = api.start("wsscp_escalation", START)["id"]
+    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    client = mail_app.test_client()
+    client.post("/login", data={"username": "bt.clerk", "password": PASSWORD})
+    assert 'aria-label="Notices: 1 unread"' in client.get("/inbox").get_data(as_text=True)
+    page = client.get("/notices").get_data(as_text=True)
+    assert f"Business Team notified of the ongoing disagreement: escalation #{instance_id}" in page
+    assert 'aria-label="Notices: 0 unread"' in client.get("/inbox").get_data(as_text=True)
+
+
+def test_daily_digest_lists_tasks_due_in_two_working_days(mail_app, api, smtp, clock):
+    person("jo.reed", "Professional", agency="Children's Social Care")
+    from test_partnership_escalation import START
+    instance_id = api.start("partnership_escalation", START)["id"]  # Stage 1 due Thursday 09:00
+    api.request("POST", f"/api/tasks/{api.ready(instance_id)['id']}/release")
+    assert mail_app.test_cli_runner().invoke(args=["notifications", "digest"]).output == "digests queued: 1\n"
+    assert "sent 1" in mail_app.test_cli_runner().invoke(args=["notifications", "send-once"]).output
+    [(to, subject, body)] = smtp.received()
+    assert to == email_of("jo.reed") and subject == "1 task(s) due in the next 2 working days"
+    assert "Stage 1 – Direct professional to professional discussion" in body and "Thu 03 Dec 2026, 09:00 GMT" in body
