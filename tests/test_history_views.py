@@ -16,8 +16,8 @@ def test_diagram_marks_completed_active_and_breached_elements(api, clock):
     assert 'id="partnership_escalation"' in view["xml"]
     assert view["active"] == ["stage2_discussion"]
     assert view["breached"] == ["stage1_discussion"]
-    assert set(view["completed"]) == {"disagreement_raised", "open_stage_1", "route_counterpart", "which_stage",
-                                      "stage1_deadline", "escalate_stage"}
+    assert set(view["completed"]) == {"disagreement_raised", "open_stage_1", "route_counterpart", "notify_stage",
+                                      "which_stage", "stage1_deadline", "escalate_stage"}
     assert "stage1_discussion" not in view["completed"]  # it was cancelled by the deadline, not done
 
 

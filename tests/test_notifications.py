@@ -199,8 +199,38 @@ def test_daily_digest_lists_tasks_due_in_two_working_days(mail_app, api, smtp, c
     from test_partnership_escalation import START
     instance_id = api.start("partnership_escalation", START)["id"]  # Stage 1 due Thursday 09:00
     api.request("POST", f"/api/tasks/{api.ready(instance_id)['id']}/release")
+    notifications.deliver_pending()  # the Stage 1 notice
+    smtp.messages.clear()
     assert mail_app.test_cli_runner().invoke(args=["notifications", "digest"]).output == "digests queued: 1\n"
     assert "sent 1" in mail_app.test_cli_runner().invoke(args=["notifications", "send-once"]).output
     [(to, subject, body)] = smtp.received()
     assert to == email_of("jo.reed") and subject == "1 task(s) due in the next 2 working days"
     assert "Stage 1 – Direct professional to professional discussion" in body and "Thu 03 Dec 2026, 09:00 GMT" in body
+
+
+def test_partnership_escalation_notice_reaches_both_agencies_line_managers(mail_app, api, smtp):
+    person("manager.school", "Line Manager", agency="Northfield Academy")
+    person("manager.csc", "Line Manager", agency="Children's Social Care")
+    person("manager.police", "Line Manager", agency="Police")
+    from test_partnership_escalation import START, record
+    instance_id = api.start("partnership_escalation", START)["id"]
+    api.complete(api.ready(instance_id)["id"], record("unresolved"))
+    notifications.deliver_pending()
+    received = sorted((to, subject.split(" – ")[0]) for to, subject, _ in smtp.received())
+    assert received == [(email_of("manager.csc"), "People at this stage notified"),
+                        (email_of("manager.school"), "People at this stage notified")]
+    body = smtp.received()[0][2]
+    assert "Stage: 2" in body and "Notify: Both professionals' line managers" in body
+
+
+def test_recipient_tokens_name_the_raiser_and_the_senders_line_manager(mail_app, api):
+    from workflow_app.persistence.models import ProcessInstance
+    from workflow_app.services.people import get_user
+    person("boss", "Line Manager", agency="Children's Social Care")
+    person("worker", "Professional", agency="Children's Social Care", line_manager="boss")
+    from test_partnership_escalation import START
+    instance = db.session.get(ProcessInstance, api.start("partnership_escalation", START, user="worker")["id"])
+    people, unresolved = notifications.resolve_recipients(instance, "@raiser, @line_manager, Chief Wizard",
+                                                          get_user("worker"))
+    assert sorted(p.username for p in people) == ["boss", "worker"]
+    assert unresolved == ["Chief Wizard"]

@@ -123,7 +123,10 @@ def test_stage1_deadline_escalates_to_stage2(api, clock):
     stage2 = api.ready(instance_id)
     assert stage2["name"] == "stage2_discussion"
     kinds = [h["kind"] for h in result["history"]]
-    assert kinds == ["started", "routed", "timer_fired", "deadline_breached", "escalated", "routed", "task_cancelled"]
+    assert kinds == ["started", "routed", "notification_sent", "timer_fired", "deadline_breached", "escalated", "routed",
+                     "notification_sent", "task_cancelled"]
+    notices = [(h["data"]["stage"], h["data"]["recipients"]) for h in result["history"] if h["kind"] == "notification_sent"]
+    assert notices == [(1, "Professional"), (2, "Line Manager")]
     breach = next(h for h in result["history"] if h["kind"] == "deadline_breached")
     assert breach["data"]["due_at"] == "2026-12-03T09:00:00+00:00"
     assert breach["data"]["escalates"] is True
@@ -259,7 +262,7 @@ def test_history_records_actor_and_form_data(api):
     assert completed["actor"] == "jo.reed"
     assert completed["data"]["outcome"] == "resolved"
     assert completed["at"] == "2026-12-01T09:00:00+00:00"
-    assert [h["kind"] for h in history] == ["started", "routed", "task_released", "task_claimed",
+    assert [h["kind"] for h in history] == ["started", "routed", "notification_sent", "task_released", "task_claimed",
                                             "task_completed", "ended"]
 
 

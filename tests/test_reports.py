@@ -133,7 +133,8 @@ def test_history_exports(app, api, dataset):
     rows = list(csv.reader(io.StringIO(client.get(f"/instances/{instance_id}/history.csv").get_data(as_text=True))))
     assert rows[0] == ["at", "kind", "actor", "task", "task_id", "element_id", "data"]
     kinds = [r[1] for r in rows[1:]]
-    assert kinds == ["started", "routed", "task_completed", "escalated", "routed", "task_completed", "ended"]
+    assert kinds == ["started", "routed", "notification_sent", "task_completed", "escalated", "routed",
+                     "notification_sent", "task_completed", "ended"]
     completed = [r for r in rows[1:] if r[1] == "task_completed"][0]
     assert completed[2] == "tester" and json.loads(completed[6])["outcome"] == "unresolved"
     exported = json.loads(client.get(f"/instances/{instance_id}/history.json").get_data(as_text=True))
@@ -141,7 +142,7 @@ def test_history_exports(app, api, dataset):
     assert exported["history"] == api.instance(instance_id)["history"]
     record_page = client.get(f"/instances/{instance_id}/record").get_data(as_text=True)
     assert "Dispute record — escalation #%d" % instance_id in record_page
-    assert "7 entries" in record_page and "@media print" not in record_page  # print rules live in app.css
+    assert "9 entries" in record_page and "@media print" not in record_page  # print rules live in app.css
 
 
 def test_history_cannot_be_edited_or_deleted(app, api, dataset):
@@ -150,4 +151,4 @@ def test_history_cannot_be_edited_or_deleted(app, api, dataset):
     for method in ("PUT", "PATCH", "DELETE"):
         response = api.client.open(f"/api/instances/{instance_id}", method=method, headers=token, json={"history": []})
         assert response.status_code == 405
-    assert len(api.instance(instance_id)["history"]) == 7
+    assert len(api.instance(instance_id)["history"]) == 9

@@ -38,15 +38,16 @@ def _role_holders(name: str, instance: ProcessInstance) -> list[User]:
 
 
 def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None) -> tuple[list[User], list[str]]:
-    """People named by a diagram's ``recipients`` text: role names, or 'line manager' / 'raiser'."""
+    """People named by a diagram's ``recipients`` text: role names, or ``@line_manager`` (of the person
+    whose action sent it) and ``@raiser`` (who raised the escalation)."""
     people: dict[int, User] = {}
     unresolved: list[str] = []
     for name in (part.strip() for part in (spec or "").split(",")):
         if not name:
             continue
-        if name.casefold() == "line manager":
+        if name == "@line_manager":
             found = [actor.line_manager] if actor is not None and actor.line_manager else []
-        elif name.casefold() == "raiser":
+        elif name == "@raiser":
             found = [db.session.get(User, instance.started_by_id)] if instance.started_by_id else []
         else:
             found = _role_holders(name, instance)
