@@ -288,3 +288,12 @@ def test_cancelling_an_escalation_closes_its_tasks_and_stops_its_timers(api, clo
     api.sweep()
     assert api.instance(instance_id)["history"] == result["history"]
     api.request("POST", f"/api/instances/{instance_id}/cancel", 409, json={"reason": "again"})
+
+
+def test_breach_found_at_completion_is_recorded_before_the_completion(api, clock):
+    instance_id = api.start(PROTOCOL, START)["id"]
+    stage2 = escalate_to(api, instance_id, 2)  # due Tuesday 8 December 09:00; no sweep runs
+    clock.move_to(london(2026, 12, 9, 12, 0))
+    api.complete(stage2["id"], record("resolved"))
+    kinds = api.kinds(instance_id)
+    assert kinds[-4:] == ["timer_fired", "deadline_breached", "task_completed", "ended"]

@@ -111,6 +111,8 @@ def complete_task(task_id: str, submitted: dict[str, Any], *, user: User, from_h
         _apply(instance, engine)
         _commit()
         raise Conflict(_why_closed(record))
+    if engine.events:  # e.g. a reminder or a non-escalating breach: history keeps the order things happened
+        _apply(instance, engine)
 
     error = None
     try:
@@ -378,15 +380,6 @@ def inbox(user: User, view: str = "mine", role: str | None = None) -> list[TaskR
         query = query.where(func.lower(TaskRecord.role) == role.casefold())
     query = query.order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at)
     return list(db.session.scalars(query))
-
-
-def list_instances(user: User, status: str | None = None, limit: int = 200) -> list[ProcessInstance]:
-    query = select(ProcessInstance).options(joinedload(ProcessInstance.deployment))
-    if not access.is_admin(user):
-        query = query.where(access.visible_instances_clause(user))
-    if status:
-        query = query.where(ProcessInstance.status == status)
-    return list(db.session.scalars(query.order_by(ProcessInstance.id.desc()).limit(limit)))
 
 
 @dataclass
