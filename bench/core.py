@@ -20,8 +20,8 @@ from workflow_app.cli import deploy_repository_diagrams  # noqa: E402
 from workflow_app.extensions import db  # noqa: E402
 from workflow_app.services import instances, timers  # noqa: E402
 
-START = {"case_reference": "BENCH", "raising_professional": "A", "raising_agency": "School",
-         "other_professional": "B", "other_agency": "Social care", "disagreement": "x", "desired_outcome": "y"}
+from common import FAST_HASHING, START, bench_user  # noqa: E402
+
 UNRESOLVED = {"date_held": "2026-12-01", "participants": "A, B", "outcome": "unresolved",
               "action_plan": "escalate", "evidence_explored": "meetings"}
 
@@ -45,22 +45,24 @@ def main() -> None:
     args = parser.parse_args()
     workdir = tempfile.mkdtemp(prefix="wf-bench-")
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir}/bench.db"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TIMER_SWEEP_SECONDS": 0, "SECRET_KEY": "bench"})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TIMER_SWEEP_SECONDS": 0, "SECRET_KEY": "bench",
+                      **FAST_HASHING})
     with app.app_context():
         db.drop_all()
         db.create_all()
         deploy_repository_diagrams()
+        user = bench_user()
         start_ms, complete_ms, ids = [], [], []
         for n in range(args.instances):
             holder = {}
             start_ms.append(timed(lambda: holder.setdefault(
                 "i", instances.start_instance("partnership_escalation", {**START, "case_reference": f"B-{n}"},
-                                              actor="bench"))))
+                                              user=user))))
             ids.append(holder["i"].id)
             db.session.expire_all()
         for instance_id in ids[: args.completions]:
             task_id = next(t.id for t in instances.get_instance(instance_id).tasks if t.state == "ready")
-            complete_ms.append(timed(lambda: instances.complete_task(task_id, UNRESOLVED, actor="bench")))
+            complete_ms.append(timed(lambda: instances.complete_task(task_id, UNRESOLVED, user=user)))
             db.session.expire_all()
         sweep_ms = [timed(timers.run_once) for _ in range(50)]
         open_count = len(ids)

@@ -26,15 +26,15 @@ from workflow_app.cli import deploy_repository_diagrams  # noqa: E402
 from workflow_app.extensions import db  # noqa: E402
 from workflow_app.services import instances, timers  # noqa: E402
 
-START = {"case_reference": "BENCH", "raising_professional": "A", "raising_agency": "School",
-         "other_professional": "B", "other_agency": "Social care", "disagreement": "x", "desired_outcome": "y"}
+from common import FAST_HASHING, START, bench_user  # noqa: E402
+
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)  # Tuesday; Stage 1 is due Thursday 09:00 + offset
 FIRST_DUE = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
 
 
 def app_for(path: Path):
     return create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "TIMER_SWEEP_SECONDS": 0,
-                       "SECRET_KEY": "bench"})
+                       "SECRET_KEY": "bench", **FAST_HASHING})
 
 
 def build_template(path: Path, count: int) -> None:
@@ -43,9 +43,10 @@ def build_template(path: Path, count: int) -> None:
     with app.app_context(), time_machine.travel(T0, tick=False) as traveller:
         db.create_all()
         deploy_repository_diagrams()
+        user = bench_user()
         for n in range(count):
             traveller.move_to(T0 + timedelta(seconds=n))
-            instances.start_instance("partnership_escalation", {**START, "case_reference": f"B-{n}"}, actor="bench")
+            instances.start_instance("partnership_escalation", {**START, "case_reference": f"B-{n}"}, user=user)
             if n % 500 == 0:
                 db.session.expire_all()
                 print(f"  built {n}/{count}", file=sys.stderr, flush=True)

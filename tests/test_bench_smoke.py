@@ -1,0 +1,35 @@
+"""The benchmarks still run and print their tables (tiny sizes; the figures themselves are not asserted)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> str:
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_core_bench_prints_its_table():
+    out = run("bench/core.py", "--instances", "6", "--completions", "3")
+    assert "start instance (partnership_escalation)" in out and "timer sweep, 6 open instances, none due" in out
+
+
+@pytest.mark.slow
+def test_timer_sweep_bench_fires_exactly_the_due_count():
+    out = run("bench/timer_sweep.py", "--open", "12", "--runs", "1", "--due", "0", "5")
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith("12 ")]
+    assert [(r[1], r[2]) for r in rows] == [("0", "0"), ("5", "5")]  # due, fired
+
+
+@pytest.mark.slow
+def test_history_bench_prints_page_timings():
+    out = run("bench/history.py", "--instances", "300", "--runs", "1")
+    assert "filled 300 instances" in out and "protocol report (all figures)" in out
