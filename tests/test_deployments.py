@@ -134,3 +134,36 @@ def test_routing_table_without_a_matching_rule_stops_the_instance_visibly(app_fa
         client.post("/login", data={"username": "tester", "password": "correct horse battery"})
         page = client.get(f"/instances/{body['id']}").get_data(as_text=True)
         assert "Needs attention (error)" in page and "No rule in decision table" in page
+
+
+def test_user_task_without_a_form_is_refused(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    start = SOURCE.index('<bpmn:userTask id="stage4_discussion"')
+    form_start = SOURCE.index("<camunda:formData>", start)
+    form_end = SOURCE.index("</camunda:formData>", form_start) + len("</camunda:formData>")
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(SOURCE[:form_start] + SOURCE[form_end:])
+    message = deploy_failure(crafted_app)
+    assert "element 'stage4_discussion'" in message and "user task has no form" in message
+
+
+def test_unreachable_element_is_refused(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    orphan = ('<bpmn:scriptTask id="orphan_task" name="Forgotten step" scriptFormat="python">'
+              "<bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>\n  </bpmn:process>")
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(SOURCE.replace("</bpmn:process>", orphan, 1))
+    message = deploy_failure(crafted_app)
+    assert "element 'orphan_task'" in message and "'Forgotten step' cannot be reached from the start event" in message
+
+
+@pytest.mark.parametrize("expression,complaint", [
+    ("workdays(2)", "calls workdays, which the engine does not offer"),
+    ("working_days(2 ** 40)", "The ** operator is not allowed"),
+    ("working_days(2", "is not valid"),
+    ("", "the expression is empty"),
+])
+def test_timer_expression_that_cannot_work_is_refused(crafted_app, diagram_dirs, expression, complaint):
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(
+        SOURCE.replace(">working_days(5)</bpmn:timeDate>", f">{expression}</bpmn:timeDate>", 1))
+    message = deploy_failure(crafted_app)
+    assert "element 'stage2_deadline'" in message and complaint in message

@@ -147,6 +147,9 @@ def parse_bundle(bpmn_text: str, bpmn_filename: str, dmn_files: dict[str, str]) 
         start_form=None,
     )
     _collect_elements(process, bundle, bpmn_filename)
+    _check_user_tasks_have_forms(process, bundle, bpmn_filename)
+    _check_reachable(process, bpmn_filename)
+    _check_timer_expressions(process, bpmn_filename)
     return bundle
 
 
@@ -217,3 +220,69 @@ def _collect_elements(process: etree._Element, bundle: ProcessBundle, filename: 
 def _from_validation(exc: ValidationException, filename: str) -> DiagramError:
     message = str(exc.args[0]) if exc.args else str(exc)
     return DiagramError(message, exc.file_name or filename, exc.line_number or None, exc.id or None)
+
+
+FLOW_NODE_TAGS = {"startEvent", "endEvent", "userTask", "scriptTask", "businessRuleTask", "serviceTask", "sendTask",
+                  "receiveTask", "manualTask", "task", "exclusiveGateway", "parallelGateway", "inclusiveGateway",
+                  "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+                  "subProcess", "callActivity"}
+# Functions the engine offers to timer expressions (see services/expressions.py and engine/runtime.py).
+TIMER_FUNCTIONS = {"working_days", "working_hours", "end_of_working_day", "working_day_cycle", "protocol_setting",
+                   "int", "str", "float", "min", "max"}
+
+
+def _flow_nodes(process: etree._Element) -> dict[str, etree._Element]:
+    return {el.get("id"): el for el in process if isinstance(el.tag, str)
+            and etree.QName(el).localname in FLOW_NODE_TAGS and el.get("id")}
+
+
+def _check_user_tasks_have_forms(process: etree._Element, bundle: ProcessBundle, filename: str) -> None:
+    for task in process.findall("bpmn:userTask", NS):
+        if task.get("id") not in bundle.forms:
+            raise DiagramError("user task has no form (camunda:formData): people would have nothing to fill in",
+                               filename, task.sourceline, task.get("id"))
+
+
+def _check_reachable(process: etree._Element, filename: str) -> None:
+    """Every flow node can be reached from a start event (boundary events through their host)."""
+    nodes = _flow_nodes(process)
+    following: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+    for flow in process.findall("bpmn:sequenceFlow", NS):
+        if flow.get("sourceRef") in following:
+            following[flow.get("sourceRef")].append(flow.get("targetRef"))
+    for node_id, node in nodes.items():
+        if etree.QName(node).localname == "boundaryEvent" and node.get("attachedToRef") in following:
+            following[node.get("attachedToRef")].append(node_id)
+    reached = set()
+    todo = [node_id for node_id, node in nodes.items() if etree.QName(node).localname == "startEvent"]
+    while todo:
+        node_id = todo.pop()
+        if node_id in reached:
+            continue
+        reached.add(node_id)
+        todo.extend(following.get(node_id, []))
+    for node_id, node in nodes.items():
+        if node_id not in reached:
+            raise DiagramError(f"'{node.get('name') or node_id}' cannot be reached from the start event: "
+                               "connect it with a sequence flow or remove it", filename, node.sourceline, node_id)
+
+
+def _check_timer_expressions(process: etree._Element, filename: str) -> None:
+    """A timer expression must be valid diagram Python that calls only functions the engine offers."""
+    from workflow_app.engine.scripting import SandboxViolation, check_expression
+    for timer in process.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
+        event = timer.getparent()
+        for expression in timer:
+            if not isinstance(expression.tag, str):
+                continue
+            text = (expression.text or "").strip()
+            try:
+                called = check_expression(text)
+            except SandboxViolation as exc:
+                raise DiagramError(f"timer expression '{text}' is not valid: {exc}", filename, expression.sourceline,
+                                   event.get("id")) from None
+            unknown = sorted(called - TIMER_FUNCTIONS)
+            if unknown:
+                raise DiagramError(f"timer expression '{text}' calls {', '.join(unknown)}, which the engine does not "
+                                   f"offer; use one of {', '.join(sorted(TIMER_FUNCTIONS))}",
+                                   filename, expression.sourceline, event.get("id"))

@@ -144,5 +144,14 @@ class SandboxedEnvironment(TaskDataEnvironment):
         return True
 
 
+def check_expression(source: str) -> set[str]:
+    """Compile an expression as the sandbox would (raising SandboxViolation); return the functions it calls."""
+    if not source:
+        raise SandboxViolation("the expression is empty")
+    SandboxedEnvironment()._compile(source, "eval")
+    return {node.func.id for node in ast.walk(ast.parse(source, mode="eval"))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+
+
 def make_script_engine(functions: dict[str, Callable]) -> PythonScriptEngine:
     return PythonScriptEngine(environment=SandboxedEnvironment(_sandbox_globals(functions)))
