@@ -156,7 +156,9 @@ class ProcessInstance(db.Model):
     __tablename__ = "instances"
     __table_args__ = (Index("ix_instances_status_timer", "status", "next_timer_at"),
                       Index("ix_instances_protocol_status_started", "protocol_key", "status", "started_at"),
-                      Index("ix_instances_started_at", "started_at"))
+                      Index("ix_instances_started_at", "started_at"),
+                      # covers the report drill-down "protocol + stage reached + dates" without reading rows
+                      Index("ix_instances_protocol_stage_started", "protocol_key", "stage_reached", "started_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
