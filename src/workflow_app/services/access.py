@@ -12,7 +12,8 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 
 from workflow_app.extensions import db
-from workflow_app.persistence.models import (Deployment, ProcessInstance, TaskRecord, User, instance_agencies)
+from workflow_app.persistence.models import (Deployment, ProcessInstance, Role, TaskRecord, User, instance_agencies,
+                                             user_roles)
 from workflow_app.services import people
 from workflow_app.services.deployments import bundle_for
 from workflow_app.services.errors import ServiceError
@@ -45,9 +46,17 @@ def is_candidate(user: User, record: TaskRecord) -> bool:
     return user.active and user.has_role(record.role) and _in_instance_agencies(user, record.instance)
 
 
+def role_holders(role: str | None, instance: ProcessInstance) -> list[User]:
+    """Active people holding ``role`` who may act on ``instance`` (its agencies, or no agency)."""
+    if not role:
+        return []
+    query = (select(User).join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
+             .where(func.lower(Role.name) == role.casefold(), User.active.is_(True)).order_by(User.display_name))
+    return [u for u in db.session.scalars(query) if _in_instance_agencies(u, instance)]
+
+
 def candidates(record: TaskRecord) -> list[User]:
-    query = select(User).where(User.active.is_(True)).order_by(User.display_name)
-    return [u for u in db.session.scalars(query) if is_candidate(u, record)]
+    return role_holders(record.role, record.instance)
 
 
 def can_see_instance(user: User, instance: ProcessInstance) -> bool:

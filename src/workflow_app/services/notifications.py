@@ -20,8 +20,7 @@ from sqlalchemy import or_, select, update
 
 from workflow_app import clock
 from workflow_app.extensions import db
-from workflow_app.persistence.models import (HistoryEntry, Notice, OutboxMessage, ProcessInstance, Role, TaskRecord,
-                                             User, user_roles)
+from workflow_app.persistence.models import HistoryEntry, Notice, OutboxMessage, ProcessInstance, User
 from workflow_app.services import access, history
 
 log = logging.getLogger(__name__)
@@ -29,12 +28,6 @@ MAX_ATTEMPTS = 8
 LEASE = timedelta(minutes=2)
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
-
-
-def _role_holders(name: str, instance: ProcessInstance) -> list[User]:
-    query = (select(User).join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
-             .where(Role.name.ilike(name), User.active.is_(True)).order_by(User.username))
-    return [u for u in db.session.scalars(query) if access._in_instance_agencies(u, instance)]
 
 
 def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None) -> tuple[list[User], list[str]]:
@@ -50,7 +43,7 @@ def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None)
         elif name == "@raiser":
             found = [db.session.get(User, instance.started_by_id)] if instance.started_by_id else []
         else:
-            found = _role_holders(name, instance)
+            found = access.role_holders(name, instance)
         if not found:
             unresolved.append(name)
         for person in found:
