@@ -31,12 +31,9 @@ def content_hash(bpmn_xml: str, dmn_files: dict[str, str]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, actor: str,
-           comment: str = "") -> DeployResult:
-    """Validate and store a new version; identical files to the latest version are a no-op.
-
-    The caller commits (so a deployment can join a larger transaction).
-    """
+def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
+             create_roles: bool = False) -> ProcessBundle:
+    """Everything that must hold before a diagram is deployed; raises DeploymentFailed naming file and element."""
     try:
         bundle = parse_bundle(bpmn_xml, bpmn_filename, dmn_files)
         calendar_for(bundle.calendar, bundle.timezone, office_hours=bundle.properties.get("office_hours"))
@@ -44,6 +41,27 @@ def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, acto
         raise DeploymentFailed(str(exc), [exc.to_dict()]) from None
     except CalendarError as exc:
         raise DeploymentFailed(f"{bpmn_filename}: {exc}", [{"file": bpmn_filename, "message": str(exc)}]) from None
+    if not create_roles:
+        from workflow_app.services import people
+        unknown = [lane for lane in bundle.lanes if people.find_role(lane) is None]
+        if unknown:
+            problems = [{"file": bpmn_filename, "element_id": None, "line": None,
+                         "message": f"lane '{lane}' names a role nobody can hold yet: add the role first "
+                                    "(Admin → Agencies and roles) or tick 'create roles named by new lanes'"}
+                        for lane in unknown]
+            raise DeploymentFailed("; ".join(f"{bpmn_filename}: {p['message']}" for p in problems), problems)
+    return bundle
+
+
+def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, actor: str,
+           comment: str = "", create_roles: bool = True) -> DeployResult:
+    """Validate and store a new version; identical files to the latest version are a no-op.
+
+    ``create_roles``: lanes naming roles that do not exist yet create them (the repository's own
+    diagrams at start-up); uploads refuse unknown roles unless the editor asks for them.
+    The caller commits (so a deployment can join a larger transaction).
+    """
+    bundle = validate(bpmn_filename, bpmn_xml, dmn_files, create_roles=create_roles)
 
     digest = content_hash(bpmn_xml, dmn_files)
     latest = latest_deployment(bundle.process_id)
@@ -143,3 +161,54 @@ def bundle_for(deployment: Deployment) -> ProcessBundle:
 def clear_bundle_cache() -> None:
     with _bundle_lock:
         _bundle_cache.clear()
+
+
+# -- what changes between two versions -----------------------------------------------------------------
+
+DIAGRAM_NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+
+
+def _elements(bpmn_xml: str) -> dict[str, tuple[str, str, bytes]]:
+    """id -> (kind, name, canonical XML without incoming/outgoing references) for flow elements."""
+    from lxml import etree
+    root = etree.fromstring(bpmn_xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    result = {}
+    for process in root.iter("{%s}process" % DIAGRAM_NS["bpmn"]):
+        for element in process.iter():
+            if not isinstance(element.tag, str) or not element.get("id") or element is process:
+                continue
+            kind = etree.QName(element).localname
+            if kind in {"incoming", "outgoing", "flowNodeRef", "documentation", "laneSet"}:
+                continue
+            copy = etree.fromstring(etree.tostring(element))
+            for ref in copy.findall("bpmn:incoming", DIAGRAM_NS) + copy.findall("bpmn:outgoing", DIAGRAM_NS):
+                copy.remove(ref)
+            result[element.get("id")] = (kind, element.get("name") or "", etree.tostring(copy, method="c14n"))
+    return result
+
+
+@dataclass
+class DiagramDiff:
+    added: list[tuple[str, str, str]]
+    removed: list[tuple[str, str, str]]
+    changed: list[tuple[str, str, str]]
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def diff(old_xml: str | None, new_xml: str) -> DiagramDiff:
+    old = _elements(old_xml) if old_xml else {}
+    new = _elements(new_xml)
+    describe = lambda items, ids: [(i, items[i][0], items[i][1]) for i in sorted(ids)]  # noqa: E731
+    changed = [i for i in old.keys() & new.keys() if old[i][2] != new[i][2]]
+    return DiagramDiff(added=describe(new, new.keys() - old.keys()), removed=describe(old, old.keys() - new.keys()),
+                       changed=describe(new, changed))
+
+
+def versions(protocol_key: str | None = None) -> list[Deployment]:
+    query = select(Deployment).order_by(Deployment.protocol_key, Deployment.version.desc())
+    if protocol_key:
+        query = query.where(Deployment.protocol_key == protocol_key)
+    return list(db.session.scalars(query))

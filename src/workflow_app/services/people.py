@@ -50,6 +50,10 @@ def get_or_create_role(name: str, description: str = "") -> Role:
     return role
 
 
+def find_role(name: str) -> Role | None:
+    return db.session.scalar(select(Role).where(func.lower(Role.name) == name.strip().lower()))
+
+
 def ensure_roles(names: Iterable[str]) -> None:
     for name in {*SYSTEM_ROLES, *names}:
         get_or_create_role(name, SYSTEM_ROLES.get(name, ""))
