@@ -23,6 +23,13 @@ def versions():
     return render_template("deployments.html", versions=deployments.versions())
 
 
+@bp.get("/deployments/<key>/model")
+def modeller(key: str):
+    """The in-browser modeller, opened on the running version; Save sends the files to the review page."""
+    running = deployments.require_latest(key)
+    return render_template("modeller.html", running=running)
+
+
 def _read_upload() -> tuple[str, str, dict[str, str]]:
     """(BPMN file name, BPMN text, {DMN file name: text}) from the upload form, or DeploymentFailed."""
     bpmn = request.files.get("bpmn")
