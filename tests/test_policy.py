@@ -127,6 +127,7 @@ CAMUNDA_MODELER_FILE = """<?xml version="1.0" encoding="UTF-8"?>
     <bpmn:sequenceFlow id="Flow_2" sourceRef="Activity_0abc" targetRef="Event_0end" />
   </bpmn:process>
   <bpmndi:BPMNDiagram id="BPMNDiagram_1"><bpmndi:BPMNPlane id="BPMNPlane_1" bpmnElement="camunda_style">
+    <bpmndi:BPMNShape id="Lane_1_di" bpmnElement="Lane_1" isHorizontal="true"><dc:Bounds x="150" y="60" width="400" height="120" /></bpmndi:BPMNShape>
     <bpmndi:BPMNShape id="_BPMNShape_StartEvent_2" bpmnElement="StartEvent_1"><dc:Bounds x="179" y="99" width="36" height="36" /></bpmndi:BPMNShape>
     <bpmndi:BPMNShape id="Activity_0abc_di" bpmnElement="Activity_0abc"><dc:Bounds x="270" y="77" width="100" height="80" /></bpmndi:BPMNShape>
     <bpmndi:BPMNShape id="Event_0end_di" bpmnElement="Event_0end"><dc:Bounds x="432" y="99" width="36" height="36" /></bpmndi:BPMNShape>
@@ -150,3 +151,22 @@ def test_a_file_written_by_camunda_modeler_deploys_unchanged_and_renders_its_for
     assert 'name="outcome"' in form_page and 'type="date" name="held_on"' in form_page and 'value="30"' in form_page
     result = api.complete(task["id"], {"outcome": "resolved", "held_on": "2026-12-01"})
     assert result["status"] == "closed"  # its end event states no outcome: closed, with the reason in history
+
+
+def test_repository_diagrams_pass_bpmnlint_with_the_project_rules():
+    import subprocess
+    binary = ROOT / "node_modules" / ".bin" / "bpmnlint"
+    result = subprocess.run([str(binary), *sorted(str(p) for p in (ROOT / "bpmn").glob("*.bpmn"))], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "0 errors" in result.stdout or "error" not in result.stdout
+
+
+def test_bpmnlint_errors_stop_an_upload(app, api, editor):
+    # A second, identical flow from the start event: the engine would accept it, the lint rules do not.
+    duplicate = '<bpmn:sequenceFlow id="flow_again" sourceRef="disagreement_raised" targetRef="open_stage_1" />'
+    broken = SOURCE.replace("</bpmn:process>", duplicate + "\n  </bpmn:process>", 1)
+    response = upload(editor, broken)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "bpmnlint rule no-duplicate-sequence-flows" in page

@@ -50,15 +50,23 @@ def test_ordinary_diagram_python_still_works(environment):
 
 
 ESCAPING_DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI" xmlns:dc="http://www.omg.org/spec/DD/20100524/DC" xmlns:di="http://www.omg.org/spec/DD/20100524/DI" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="x">
   <bpmn:process id="escape_attempt" name="Escape attempt" isExecutable="true">
     <bpmn:laneSet id="ls"><bpmn:lane id="l" name="Professional"><bpmn:flowNodeRef>go</bpmn:flowNodeRef><bpmn:flowNodeRef>attack</bpmn:flowNodeRef><bpmn:flowNodeRef>done</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
-    <bpmn:startEvent id="go"><bpmn:extensionElements><camunda:formData><camunda:formField id="case_reference" label="Case" type="string" /></camunda:formData></bpmn:extensionElements></bpmn:startEvent>
-    <bpmn:scriptTask id="attack" name="Attack" scriptFormat="python"><bpmn:script>secrets = open('/etc/passwd').read()</bpmn:script></bpmn:scriptTask>
-    <bpmn:endEvent id="done"><bpmn:extensionElements><camunda:properties><camunda:property name="status" value="resolved" /></camunda:properties></bpmn:extensionElements></bpmn:endEvent>
+    <bpmn:startEvent id="go"><bpmn:extensionElements><camunda:formData><camunda:formField id="case_reference" label="Case" type="string" /></camunda:formData></bpmn:extensionElements><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="attack" name="Attack" scriptFormat="python"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing><bpmn:script>secrets = open('/etc/passwd').read()</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="done"><bpmn:extensionElements><camunda:properties><camunda:property name="status" value="resolved" /></camunda:properties></bpmn:extensionElements><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
     <bpmn:sequenceFlow id="f1" sourceRef="go" targetRef="attack" />
     <bpmn:sequenceFlow id="f2" sourceRef="attack" targetRef="done" />
   </bpmn:process>
+  <bpmndi:BPMNDiagram id="di"><bpmndi:BPMNPlane id="plane" bpmnElement="escape_attempt">
+    <bpmndi:BPMNShape id="l_di" bpmnElement="l" isHorizontal="true"><dc:Bounds x="100" y="40" width="500" height="160" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="go_di" bpmnElement="go"><dc:Bounds x="160" y="100" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="attack_di" bpmnElement="attack"><dc:Bounds x="260" y="78" width="100" height="80" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNShape id="done_di" bpmnElement="done"><dc:Bounds x="420" y="100" width="36" height="36" /></bpmndi:BPMNShape>
+    <bpmndi:BPMNEdge id="f1_di" bpmnElement="f1"><di:waypoint x="196" y="118" /><di:waypoint x="260" y="118" /></bpmndi:BPMNEdge>
+    <bpmndi:BPMNEdge id="f2_di" bpmnElement="f2"><di:waypoint x="360" y="118" /><di:waypoint x="420" y="118" /></bpmndi:BPMNEdge>
+  </bpmndi:BPMNPlane></bpmndi:BPMNDiagram>
 </bpmn:definitions>
 """
 

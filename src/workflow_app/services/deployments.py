@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
@@ -16,6 +18,7 @@ from workflow_app.persistence.models import Deployment
 from workflow_app.services.calendar import CalendarError, calendar_for
 from workflow_app.services.errors import DeploymentFailed, NotFound
 
+log = logging.getLogger(__name__)
 _bundle_cache: dict[str, ProcessBundle] = {}  # by content hash
 _bundle_lock = Lock()
 
@@ -41,6 +44,10 @@ def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
         raise DeploymentFailed(str(exc), [exc.to_dict()]) from None
     except CalendarError as exc:
         raise DeploymentFailed(f"{bpmn_filename}: {exc}", [{"file": bpmn_filename, "message": str(exc)}]) from None
+    lint_problems = bpmnlint_errors(bpmn_filename, bpmn_xml)
+    if lint_problems:
+        raise DeploymentFailed("; ".join(f"{bpmn_filename}, element '{p['element_id']}': {p['message']}"
+                                         for p in lint_problems), lint_problems)
     if not create_roles:
         from workflow_app.services import people
         unknown = [lane for lane in bundle.lanes if people.find_role(lane) is None]
@@ -51,6 +58,47 @@ def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
                         for lane in unknown]
             raise DeploymentFailed("; ".join(f"{bpmn_filename}: {p['message']}" for p in problems), problems)
     return bundle
+
+
+LINT_LINE = re.compile(r"^\s+(?P<element>\S+)\s+(?P<category>error|warning)\s+(?P<message>.+?)\s{2,}(?P<rule>\S+)\s*$")
+
+
+_lint_cache: dict[str, list[dict]] = {}
+
+
+def bpmnlint_errors(bpmn_filename: str, bpmn_xml: str) -> list[dict]:
+    """Errors (not warnings) from bpmnlint with the project's rule set (.bpmnlintrc), when it is installed.
+    Results are cached by content: the same file is linted once per process."""
+    key = hashlib.sha256(bpmn_xml.encode("utf-8")).hexdigest()
+    if key not in _lint_cache:
+        _lint_cache[key] = _run_bpmnlint(bpmn_filename, bpmn_xml)
+    return [{**problem, "file": bpmn_filename} for problem in _lint_cache[key]]
+
+
+def _run_bpmnlint(bpmn_filename: str, bpmn_xml: str) -> list[dict]:
+    import subprocess
+    import tempfile
+
+    from workflow_app.config import PROJECT_ROOT
+    binary = PROJECT_ROOT / "node_modules" / ".bin" / "bpmnlint"
+    if not binary.exists():  # installed by scripts/bootstrap.sh (npm ci)
+        log.warning("bpmnlint is not installed (npm ci); %s deployed without lint", bpmn_filename)
+        return []
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "diagram.bpmn"
+        path.write_text(bpmn_xml, encoding="utf-8")
+        result = subprocess.run([str(binary), "--config", str(PROJECT_ROOT / ".bpmnlintrc"), str(path)],
+                                cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    problems = []
+    for line in result.stdout.splitlines():
+        match = LINT_LINE.match(line)
+        if match and match.group("category") == "error":
+            problems.append({"file": bpmn_filename, "element_id": match.group("element"), "line": None,
+                             "message": f"{match.group('message')} (bpmnlint rule {match.group('rule')})"})
+    if result.returncode != 0 and not problems:
+        problems.append({"file": bpmn_filename, "element_id": None, "line": None,
+                         "message": f"bpmnlint could not check the diagram: {(result.stderr or result.stdout)[-300:]}"})
+    return problems
 
 
 def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, actor: str,
