@@ -12,3 +12,11 @@ document.addEventListener("click", (event) => {
   });
   body.appendChild(next);
 });
+
+// No inline handlers (the Content-Security-Policy forbids them): filters submit on change, print buttons print.
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+});
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-print]")) window.print();
+});

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from workflow_app.extensions import csrf
-from workflow_app.web import admin, api, auth, owners, policy, ui
+from workflow_app.web import admin, api, auth, owners, policy, security, ui
 from workflow_app.web.presenters import register_template_helpers
 
 
@@ -19,3 +19,5 @@ def register_web(app: Flask) -> None:
     csrf.exempt(api.bp)  # bearer-token clients; cookies are not accepted by the API
     app.before_request(auth.require_sign_in)
     register_template_helpers(app)
+    security.add_security_headers(app)
+    security.configure_logging(app)
