@@ -45,3 +45,61 @@ def test_setup_command_is_idempotent(app_factory, clock):
         stages = {i["case_reference"]: i["current_stage"] for i in owner.request("GET", "/api/instances")}
         assert stages["DEMO-002"].startswith("Stage 2")
         assert stages["DEMO-003"].startswith("Stage 3")
+
+
+def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(app_factory, clock):
+    """Data written under the first schema survives `flask db upgrade` and the escalation can go on."""
+    import json as jsonlib
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from conftest import Api, make_user
+    from workflow_app.engine import EngineInstance, parse_bundle
+    from workflow_app.services.calendar import WorkingCalendar
+    from workflow_app.services.expressions import diagram_functions
+
+    root = Path(__file__).resolve().parents[1]
+    bpmn = (root / "bpmn" / "partnership_escalation.bpmn").read_text()
+    dmn = {"partnership_routing.dmn": (root / "dmn" / "partnership_routing.dmn").read_text()}
+    engine = EngineInstance.new(parse_bundle(bpmn, "partnership_escalation.bpmn", dmn), diagram_functions(WorkingCalendar()))
+    start = {"case_reference": "OLD-1", "raising_professional": "A", "raising_agency": "Northfield Academy",
+             "other_professional": "B", "other_agency": "Children's Social Care", "disagreement": "x", "desired_outcome": "y"}
+    engine.begin(start)
+    task = engine.ready_user_tasks()[0]
+    now = datetime(2026, 12, 1, 9, tzinfo=timezone.utc).replace(tzinfo=None)
+
+    app = app_factory(deploy=False, reset_db=True)
+    with app.app_context():
+        drop_everything()
+        directory = app.extensions["migrate"].directory
+        upgrade(directory=directory, revision="1eb2860ea8f5")
+        insert = db.text
+        db.session.execute(insert(
+            "INSERT INTO deployments (id, protocol_key, name, version, bpmn_filename, bpmn_xml, dmn_files, content_hash,"
+            " calendar, timezone, deployed_at, deployed_by, comment) VALUES (1, 'partnership_escalation', 'Old name', 1,"
+            " 'partnership_escalation.bpmn', :bpmn, :dmn, 'oldhash', 'GB-ENG', 'Europe/London', :now, 'first', '')"),
+            {"bpmn": bpmn, "dmn": jsonlib.dumps(dmn), "now": now})
+        db.session.execute(insert(
+            "INSERT INTO instances (id, deployment_id, protocol_key, status, case_reference, current_stage, state, data,"
+            " started_at, started_by, updated_at, next_timer_at, lock_version) VALUES (7, 1, 'partnership_escalation',"
+            " 'running', 'OLD-1', :stage, :state, :data, :now, 'someone', :now, :due, 1)"),
+            {"stage": task.title, "state": engine.dumps(), "data": jsonlib.dumps(engine.data), "now": now,
+             "due": task.due_at.replace(tzinfo=None)})
+        db.session.execute(insert(
+            "INSERT INTO tasks (id, instance_id, element_id, title, role, counterpart_role, state, due_at, created_at)"
+            " VALUES (:id, 7, :element, :title, 'Professional', 'The other professional', 'ready', :due, :now)"),
+            {"id": task.id, "element": task.element_id, "title": task.title, "due": task.due_at.replace(tzinfo=None),
+             "now": now})
+        db.session.execute(insert("INSERT INTO history (instance_id, at, kind, actor, data) VALUES (7, :now, 'started',"
+                                  " 'someone', :data)"), {"now": now, "data": jsonlib.dumps(start)})
+        db.session.commit()
+
+        upgrade(directory=directory)  # to the newest schema, data in place
+        make_user("admin.user", roles=["Administrator", "Professional"])
+        api = Api(app.test_client(), "admin.user")
+        old = api.instance(7)
+        assert (old["case_reference"], old["status"], old["version"]) == ("OLD-1", "running", 1)
+        assert [h["kind"] for h in old["history"]] == ["started"]
+        result = api.complete(task.id, {"date_held": "2026-12-01", "participants": "A, B", "outcome": "resolved",
+                                        "action_plan": "Agreed."})
+        assert result["status"] == "resolved"
