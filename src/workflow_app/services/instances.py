@@ -6,6 +6,7 @@ Optimistic locking (``ProcessInstance.lock_version``) turns a concurrent change 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow_app import clock
@@ -29,6 +31,19 @@ from workflow_app.services.form_validation import validate_submission
 RUNNING = "running"
 CONCURRENT_CHANGE = ("Someone else changed this escalation at the same moment, so nothing was saved. "
                      "Reload the page to see its current state.")
+
+
+def concurrency_safe(operation):
+    """Turn a lost race into a 409: another request changed the same instance (version check) or created
+    the same task row first. SQLAlchemy can notice either while flushing mid-operation, not only at commit."""
+    @functools.wraps(operation)
+    def guarded(*args, **kwargs):
+        try:
+            return operation(*args, **kwargs)
+        except (StaleDataError, IntegrityError):
+            db.session.rollback()
+            raise Conflict(CONCURRENT_CHANGE) from None
+    return guarded
 
 
 def calendar_of(deployment: Deployment):
@@ -88,6 +103,7 @@ def _named_agencies(form, clean: dict[str, Any]) -> list[Agency]:
     return [a for a in (people.find_agency(n) for n in sorted(names)) if a is not None]
 
 
+@concurrency_safe
 def complete_task(task_id: str, submitted: dict[str, Any], *, user: User, from_html: bool = False) -> ProcessInstance:
     record = get_task(task_id)
     access.require_see_instance(user, record.instance)
@@ -152,14 +168,16 @@ def fire_due_timers(instance_id: int) -> bool:
         engine.fire_due_timers()
     except EngineError as exc:
         error = exc
-    _apply(instance, engine, error=error)
     try:
+        _apply(instance, engine, error=error)
         _commit()
-    except Conflict:
+    except (Conflict, StaleDataError, IntegrityError):
+        db.session.rollback()
         return False
     return True
 
 
+@concurrency_safe
 def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
     """Withdraw an escalation (raised in error, superseded): open tasks close, timers stop.
 
@@ -194,6 +212,7 @@ def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInst
 
 # -- assignment ------------------------------------------------------------------------------------
 
+@concurrency_safe
 def claim_task(task_id: str, *, user: User) -> TaskRecord:
     record = get_task(task_id)
     access.require_see_instance(user, record.instance)
@@ -204,6 +223,7 @@ def claim_task(task_id: str, *, user: User) -> TaskRecord:
     return _assign(record, user, by=user, kind="task_claimed")
 
 
+@concurrency_safe
 def release_task(task_id: str, *, user: User) -> TaskRecord:
     record = get_task(task_id)
     _require_open(record)
@@ -215,6 +235,7 @@ def release_task(task_id: str, *, user: User) -> TaskRecord:
     return _assign(record, None, by=user, kind="task_released")
 
 
+@concurrency_safe
 def reassign_task(task_id: str, username: str, *, user: User) -> TaskRecord:
     record = get_task(task_id)
     _require_open(record)
