@@ -33,3 +33,9 @@ def test_timer_sweep_bench_fires_exactly_the_due_count():
 def test_history_bench_prints_page_timings():
     out = run("bench/history.py", "--instances", "300", "--runs", "1")
     assert "filled 300 instances" in out and "protocol report (all figures)" in out
+
+
+@pytest.mark.slow
+def test_run_all_prints_the_table_with_the_raw_floor_ratio():
+    out = run("bench/run_all.py", "--instances", "4", "--repeat", "3")
+    assert "raw SpiffWorkflow floor" in out and "complete task / raw floor" in out
