@@ -39,3 +39,10 @@ def test_history_bench_prints_page_timings():
 def test_run_all_prints_the_table_with_the_raw_floor_ratio():
     out = run("bench/run_all.py", "--instances", "4", "--repeat", "3")
     assert "raw SpiffWorkflow floor" in out and "complete task / raw floor" in out
+
+
+@pytest.mark.slow
+def test_load_script_runs_and_checks_every_history(tmp_path):
+    out = run("bench/load.py", "--database", f"sqlite:///{tmp_path / 'load.db'}", "--users", "3", "--seconds", "3",
+              "--workers", "2")
+    assert "errors 0" in out and "with history not matching their state 0" in out
