@@ -117,3 +117,47 @@ def test_policy_editor_changes_a_deadline_in_the_modeller_and_deploys_it(server)
     expected = WorkingCalendar("GB-ENG", "Europe/London").add_working_days(before, 3)
     assert instance["version"] == 2
     assert due.date() == expected.date() and abs((due - expected).total_seconds()) < 120
+
+
+def test_staff_complete_a_stage_and_the_process_owner_reads_the_history(server):
+    from playwright.sync_api import sync_playwright
+
+    base, _env = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        staff = browser.new_page(viewport={"width": 1280, "height": 1000})
+        staff.goto(f"{base}/login")
+        staff.fill("#username", "sam.patel")
+        staff.fill("#password", "demo-password")
+        staff.click("button[type=submit]")
+        staff.click("text=Stage 1 – Direct professional to professional discussion >> nth=0")
+        staff.fill("#f-date_held", "2026-11-20")
+        staff.fill("#f-participants", "Sam Patel and Jo Reed")
+        staff.select_option("#f-outcome", "unresolved")
+        staff.fill("#f-action_plan", "Refer to line managers.")
+        staff.click("form.task-form button[type=submit]")  # evidence missing: the form comes back with an error
+        assert "Required when Outcome is" in staff.inner_text("#err-evidence_explored")
+        staff.fill("#f-evidence_explored", "Two meetings, positions unchanged.")
+        staff.click("form.task-form button[type=submit]")
+        staff.wait_for_selector("text=completed.")
+        staff.wait_for_selector("#diagram[data-ready=true]")
+        escalation_url = staff.url
+        staff.screenshot(path=str(ARTIFACTS / "staff-after-stage-1.png"), full_page=True)
+
+        owner = browser.new_page(viewport={"width": 1280, "height": 1000})
+        owner.goto(f"{base}/login")
+        owner.fill("#username", "owner")
+        owner.fill("#password", "demo-password")
+        owner.click("button[type=submit]")
+        owner.goto(escalation_url)
+        owner.wait_for_selector("#diagram[data-ready=true]")
+        timeline = owner.inner_text("ol.timeline")
+        assert "Task completed: Stage 1 – Direct professional to professional discussion" in timeline
+        assert "by sam.patel" in timeline and "Two meetings, positions unchanged." in timeline
+        assert owner.locator(".djs-element.path-active").count() >= 1  # the current stage is marked in the diagram
+        owner.screenshot(path=str(ARTIFACTS / "owner-history.png"), full_page=True)
+        owner.goto(f"{base}/reports/partnership_escalation")
+        owner.wait_for_selector("canvas[data-ready=true]")
+        owner.screenshot(path=str(ARTIFACTS / "owner-report.png"), full_page=True)
+        browser.close()
