@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import operator
 import sys
 import time
@@ -111,20 +112,21 @@ def _run_limited(run: Callable[[], Any]) -> Any:
         sys.settrace(previous)
 
 
+@functools.lru_cache(maxsize=4096)
+def _compile_restricted(source: str, mode: str):
+    """Compiled once per distinct expression (diagrams reuse the same few); bounded so uploads cannot grow it."""
+    try:
+        return compile_restricted(source, filename="<diagram>", mode=mode, policy=DiagramPolicy)
+    except SyntaxError as exc:
+        problems = exc.args[0] if exc.args and isinstance(exc.args[0], (tuple, list)) else (str(exc),)
+        raise SandboxViolation("Not allowed in a diagram expression: " + " ".join(problems)) from None
+
+
 class SandboxedEnvironment(TaskDataEnvironment):
     """SpiffWorkflow's task-data environment with restricted compilation and a time limit."""
 
-    _cache: dict[tuple[str, str], Any] = {}
-
     def _compile(self, source: str, mode: str):
-        key = (source, mode)
-        if key not in self._cache:
-            try:
-                self._cache[key] = compile_restricted(source, filename="<diagram>", mode=mode, policy=DiagramPolicy)
-            except SyntaxError as exc:
-                problems = exc.args[0] if exc.args and isinstance(exc.args[0], (tuple, list)) else (str(exc),)
-                raise SandboxViolation("Not allowed in a diagram expression: " + " ".join(problems)) from None
-        return self._cache[key]
+        return _compile_restricted(source, mode)
 
     def evaluate(self, expression, context, external_context=None):
         code = self._compile(expression.strip(), "eval")
