@@ -110,6 +110,22 @@ def make_user(username: str, roles=(), agency: str | None = None, line_manager: 
     return user
 
 
+def make_chain(agency: str, people_bottom_up: list[tuple[str, list[str]]], **kwargs) -> list:
+    """A management chain in one agency, bottom up: each person's line manager is the next one in the list.
+
+    ``make_chain("Northfield Academy", [("sam.patel", ["Professional"]), ("mia.lm", ["Line Manager"])])``
+    makes Mia Sam's line manager. Returns the users bottom up. Scenario tests build one chain per agency so
+    that every role is held by a different person (a single user holding every role hides routing faults).
+    """
+    made = []
+    manager = None
+    for username, roles in reversed(people_bottom_up):
+        made.append(make_user(username, roles=roles, agency=agency, line_manager=manager,
+                              email=f"{username}@example.org", **kwargs))
+        manager = username
+    return list(reversed(made))
+
+
 @pytest.fixture
 def app(app_factory, clock):
     return app_factory()

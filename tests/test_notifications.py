@@ -230,7 +230,7 @@ def test_recipient_tokens_name_the_raiser_and_the_senders_line_manager(mail_app,
     person("worker", "Professional", agency="Children's Social Care", line_manager="boss")
     from test_partnership_escalation import START
     instance = db.session.get(ProcessInstance, api.start("partnership_escalation", START, user="worker")["id"])
-    people, unresolved = notifications.resolve_recipients(instance, "@raiser, @line_manager, Chief Wizard",
+    people, unresolved, _contacts = notifications.resolve_recipients(instance, "@raiser, @line_manager, Chief Wizard",
                                                           get_user("worker"))
     assert sorted(p.username for p in people) == ["boss", "worker"]
     assert unresolved == ["Chief Wizard"]

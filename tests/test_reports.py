@@ -131,12 +131,12 @@ def test_history_exports(app, api, dataset):
     client.post("/login", data={"username": "tester", "password": PASSWORD})
     instance_id = dataset["A"]
     rows = list(csv.reader(io.StringIO(client.get(f"/instances/{instance_id}/history.csv").get_data(as_text=True))))
-    assert rows[0] == ["at", "kind", "actor", "task", "task_id", "element_id", "data"]
+    assert rows[0] == ["at", "kind", "party", "actor", "task", "task_id", "element_id", "data"]
     kinds = [r[1] for r in rows[1:]]
     assert kinds == ["started", "routed", "notification_sent", "task_completed", "escalated", "routed",
                      "notification_sent", "task_completed", "ended"]
     completed = [r for r in rows[1:] if r[1] == "task_completed"][0]
-    assert completed[2] == "tester" and json.loads(completed[6])["outcome"] == "unresolved"
+    assert completed[3] == "tester" and json.loads(completed[7])["outcome"] == "unresolved"
     exported = json.loads(client.get(f"/instances/{instance_id}/history.json").get_data(as_text=True))
     assert [h["kind"] for h in exported["history"]] == kinds
     assert exported["history"] == api.instance(instance_id)["history"]

@@ -4,10 +4,11 @@ Public surface: :func:`parse_bundle` (diagram files -> :class:`ProcessBundle`), 
 (start/load/complete/fire timers/dump) and the error types the services translate for users.
 """
 from workflow_app.engine.forms import FieldSpec, FormSpec
-from workflow_app.engine.parsing import DiagramError, ProcessBundle, decision_ids, parse_bundle, referenced_decisions
+from workflow_app.engine.parsing import (DiagramError, ProcessBundle, check_recipients, decision_ids, parse_bundle,
+                                         referenced_decisions)
 from workflow_app.engine.runtime import EngineError, EngineEvent, EngineInstance, ReadyTask, RoutingError, TaskNotReady
 
 __all__ = [
     "DiagramError", "EngineError", "EngineEvent", "EngineInstance", "FieldSpec", "FormSpec", "ProcessBundle",
-    "ReadyTask", "RoutingError", "TaskNotReady", "decision_ids", "parse_bundle", "referenced_decisions",
+    "ReadyTask", "RoutingError", "TaskNotReady", "check_recipients", "decision_ids", "parse_bundle", "referenced_decisions",
 ]

@@ -36,6 +36,9 @@ class FieldSpec:
     columns: tuple[tuple[str, str], ...] = ()
     # choices supplied by the installation rather than the diagram, e.g. "agencies"
     choices_from: str | None = None
+    # what the field says about a party of the dispute: ("agency" | "person" | "contact_name" | "contact_email",
+    # "raising" | "counterpart"), from the field properties party_agency, party_person, party_contact_*
+    party_field: tuple[str, str] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -50,6 +53,7 @@ class FieldSpec:
             "multiline": self.multiline,
             "columns": [{"name": n, "label": lab} for n, lab in self.columns],
             "choices_from": self.choices_from,
+            "party_field": list(self.party_field) if self.party_field else None,
         }
 
 
@@ -154,7 +158,26 @@ def _read_field(xml_field: etree._Element, element_id: str) -> FieldSpec:
         readonly="readonly" in constraints,
         columns=columns,
         choices_from=props.get("choices_from") or None,
+        party_field=_party_field(props, name, element_id, line),
     )
+
+
+PARTIES = ("raising", "counterpart")
+PARTY_FIELD_KINDS = {"party_agency": "agency", "party_person": "person", "party_contact_name": "contact_name",
+                     "party_contact_email": "contact_email"}
+
+
+def _party_field(props: dict, name: str, element_id: str, line: int | None) -> tuple[str, str] | None:
+    found = [(kind, (props.get(prop) or "").strip()) for prop, kind in PARTY_FIELD_KINDS.items() if props.get(prop)]
+    if not found:
+        return None
+    if len(found) > 1:
+        raise FormDefinitionError(f"Form field '{name}' names more than one party property; keep one", element_id, line)
+    kind, party = found[0]
+    if party not in PARTIES:
+        raise FormDefinitionError(f"Form field '{name}': the party must be 'raising' or 'counterpart', not '{party}'",
+                                  element_id, line)
+    return kind, party
 
 
 def _parse_columns(spec: str, name: str, element_id: str, line: int | None) -> tuple[tuple[str, str], ...]:

@@ -60,7 +60,10 @@ class ProcessBundle:
     element_docs: dict[str, str] = field(default_factory=dict)
     attached_to: dict[str, str] = field(default_factory=dict)  # boundary event id -> host element id
     end_statuses: dict[str, str] = field(default_factory=dict)  # end event id -> resolved/closed/...
-    lanes: list[str] = field(default_factory=list)
+    lanes: list[str] = field(default_factory=list)  # role lanes (party lanes are not roles)
+    element_party: dict[str, str] = field(default_factory=dict)  # flow node id -> raising / counterpart
+    element_role: dict[str, str] = field(default_factory=dict)  # flow node id -> its role lane's name
+    party_lanes: dict[str, str] = field(default_factory=dict)  # party lane name -> raising / counterpart
     decision_refs: dict[str, str] = field(default_factory=dict)  # business rule task id -> decision id
     cycle_timers: set[str] = field(default_factory=set)  # ids of timer events with a timeCycle
     timer_expressions: dict[str, str] = field(default_factory=dict)  # timer event id -> expression text
@@ -173,9 +176,7 @@ def _check_decision_refs(root: etree._Element, filename: str, dmn_files: dict[st
 
 
 def _collect_elements(process: etree._Element, bundle: ProcessBundle, filename: str) -> None:
-    for lane in process.iter(f"{{{BPMN_NS}}}lane"):
-        if lane.get("name"):
-            bundle.lanes.append(lane.get("name"))
+    _collect_lanes(process, bundle, filename)
     for element in process.iter():
         if not isinstance(element.tag, str) or not element.tag.startswith(f"{{{BPMN_NS}}}"):
             continue
@@ -215,6 +216,110 @@ def _collect_elements(process: etree._Element, bundle: ProcessBundle, filename: 
                 bundle.start_form = form
             elif form is not None:
                 bundle.forms[element_id] = form
+
+
+PARTIES = ("raising", "counterpart")
+
+
+def _collect_lanes(process: etree._Element, bundle: ProcessBundle, filename: str) -> None:
+    """Lanes are roles, grouped under *party lanes* (property ``party``) for the two sides of a dispute.
+
+    A flow node belongs to its innermost lane (its role) and to the party of the nearest party lane around it.
+    """
+    def walk(lane_set: etree._Element, party: str | None) -> None:
+        for lane in lane_set.findall("bpmn:lane", NS):
+            own_party = _properties(lane).get("party")
+            if own_party is not None and own_party not in PARTIES:
+                raise DiagramError(f"lane party must be 'raising' or 'counterpart', not '{own_party}'",
+                                   filename, lane.sourceline, lane.get("id"))
+            if own_party and party:
+                raise DiagramError("a party lane cannot sit inside another party lane", filename, lane.sourceline,
+                                   lane.get("id"))
+            lane_party = own_party or party
+            name = (lane.get("name") or "").strip()
+            if own_party:
+                bundle.party_lanes[name] = own_party
+            elif name:
+                bundle.lanes.append(name)
+            for ref in lane.findall("bpmn:flowNodeRef", NS):
+                node_id = (ref.text or "").strip()
+                if lane_party:
+                    bundle.element_party[node_id] = lane_party
+                if not own_party and name:
+                    bundle.element_role[node_id] = name
+            for child_set in lane.findall("bpmn:childLaneSet", NS):
+                walk(child_set, lane_party)
+
+    for lane_set in process.findall("bpmn:laneSet", NS):
+        walk(lane_set, None)
+
+
+RECIPIENT_TOKENS = {"@raising", "@counterpart", "@raising_manager", "@counterpart_manager", "@line_manager", "@raiser"}
+
+
+def check_recipients(bpmn_text: str, filename: str, bundle: ProcessBundle, dmn_files: dict[str, str],
+                     known_roles: set[str]) -> None:
+    """Every notification recipient names a lane, a role the installation knows, or a recipient token.
+
+    For ``recipients_from``, every value a decision table can write to that variable is checked too.
+    A name that matches nothing would otherwise be found only when a real escalation reaches it.
+    """
+    root = _parse_xml(bpmn_text, filename)
+    roles = {r.casefold() for r in (*bundle.lanes, *known_roles)}
+    dmn_outputs = _dmn_output_values(dmn_files)
+    for element in root.iter():
+        if not isinstance(element.tag, str):
+            continue
+        props = _properties(element)
+        where = (filename, element.sourceline, element.get("id"))
+        if props.get("recipients"):
+            _check_recipient_list(props["recipients"], roles, "recipients", *where)
+        variable = props.get("recipients_from")
+        if variable:
+            values = dmn_outputs.get(variable)
+            if values is None:
+                raise DiagramError(f"recipients come from '{variable}', which no decision table outputs", *where)
+            for dmn_name, line, value in values:
+                _check_recipient_list(value, roles, f"'{variable}' output of {dmn_name} (line {line})", *where)
+
+
+def _check_recipient_list(text: str, roles: set[str], what: str, filename: str, line: int | None,
+                          element_id: str | None) -> None:
+    for name in (part.strip() for part in str(text).split(",")):
+        if not name:
+            continue
+        if name.startswith("@"):
+            if name not in RECIPIENT_TOKENS:
+                raise DiagramError(f"{what} names '{name}', which is not a recipient token; use one of "
+                                   f"{', '.join(sorted(RECIPIENT_TOKENS))}", filename, line, element_id)
+        elif name.casefold() not in roles:
+            raise DiagramError(f"{what} names '{name}', which is neither a lane of this diagram nor a role anyone "
+                               "can hold, so nobody would be told; use a lane's name or a recipient token",
+                               filename, line, element_id)
+
+
+def _dmn_output_values(dmn_files: dict[str, str]) -> dict[str, list[tuple[str, int | None, str]]]:
+    """Literal output values per output name across the DMN files: {name: [(file, line, value)]}."""
+    import ast
+    found: dict[str, list[tuple[str, int | None, str]]] = {}
+    for dmn_name, text in dmn_files.items():
+        root = _parse_xml(text, dmn_name)
+        for table in root.iter():
+            if not isinstance(table.tag, str) or etree.QName(table).localname != "decisionTable":
+                continue
+            ns = etree.QName(table).namespace
+            outputs = [o.get("name") for o in table.findall(f"{{{ns}}}output")]
+            for rule in table.findall(f"{{{ns}}}rule"):
+                for name, entry in zip(outputs, rule.findall(f"{{{ns}}}outputEntry")):
+                    text_el = entry.find(f"{{{ns}}}text")
+                    raw = (text_el.text or "").strip() if text_el is not None else ""
+                    try:
+                        value = ast.literal_eval(raw)
+                    except (ValueError, SyntaxError):
+                        continue  # an expression: cannot be checked before it runs
+                    if name and isinstance(value, str):
+                        found.setdefault(name, []).append((dmn_name, entry.sourceline, value))
+    return found
 
 
 def _from_validation(exc: ValidationException, filename: str) -> DiagramError:

@@ -56,6 +56,7 @@ class ReadyTask:
     due_at: datetime | None
     properties: dict[str, str]
     documentation: str
+    party: str | None = None  # raising / counterpart: the side of the dispute whose task this is
 
 
 @dataclass
@@ -149,12 +150,25 @@ class EngineInstance:
     def complete_task(self, task_id: str, data: dict[str, Any]) -> None:
         task = self._ready_task(task_id)
         task.set_data(**copy.deepcopy(data))
+        self._share_with_parallel_branches(task, data)
         try:
             task.run()
         except SpiffWorkflowException as exc:
             raise EngineError(_message(exc), task.task_spec.bpmn_id) from None
         self._after_step(task)  # e.g. a user task that also sends a notification (property `history`)
         self._run_engine()
+
+    def _share_with_parallel_branches(self, task, data: dict[str, Any]) -> None:
+        """Give what a person just submitted to every other waiting branch of the same process.
+
+        SpiffWorkflow copies data into each branch at a parallel fork and, at the join, lets the branch that
+        arrives last overwrite the others, stale copies included: the other side's older ``outcome`` would
+        silently replace the one just recorded. Process data is one record of the dispute, so a submission
+        reaches the branches still open.
+        """
+        for other in self._wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.STARTED):
+            if other is not task and other.workflow is task.workflow:
+                other.data.update(copy.deepcopy(data))
 
     def cancel(self) -> None:
         """Stop the process: every open task and waiting timer is cancelled."""
@@ -301,11 +315,17 @@ class EngineInstance:
                      and isinstance(sibling.task_spec.event_definition, TimerEventDefinition)
                      and not self._is_reminder(sibling.task_spec.bpmn_id)]
         due_times = [d for d in due_times if d is not None]
+        properties = self.bundle.element_properties.get(element_id, {})
+        role = self.bundle.element_role.get(element_id) or (
+            None if element_id in self.bundle.element_party else task.task_spec.lane)
+        if properties.get("role_from"):  # the role on this side comes from data, e.g. a routing table's output
+            role = str(task.data.get(properties["role_from"]) or "") or role
         return ReadyTask(
             id=str(task.id),
             element_id=element_id,
             title=self.bundle.element_names.get(element_id, element_id),
-            lane=task.task_spec.lane,
+            lane=role,
+            party=self.bundle.element_party.get(element_id),
             form=self.bundle.forms.get(element_id),
             data=_public_data(task.data),
             due_at=min(due_times) if due_times else None,

@@ -185,6 +185,7 @@ class ProcessInstance(db.Model):
     agencies: Mapped[list[Agency]] = relationship(secondary=instance_agencies, order_by="Agency.name")
     tasks: Mapped[list["TaskRecord"]] = relationship(back_populates="instance", order_by="TaskRecord.created_at")
     history: Mapped[list["HistoryEntry"]] = relationship(back_populates="instance", order_by="HistoryEntry.id")
+    parties: Mapped[list["EscalationParty"]] = relationship(order_by="EscalationParty.party")
 
     __mapper_args__ = {"version_id_col": lock_version}
 
@@ -218,8 +219,18 @@ class TaskRecord(db.Model):
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
 
+    # Two-party tasks: which side of the dispute, that side's agency, the rung of its ladder (stage and level),
+    # and, for someone without an account, the e-mail contact the task was sent to.
+    party: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True, index=True)
+    rung: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
     instance: Mapped[ProcessInstance] = relationship(back_populates="tasks")
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
+    completer: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    agency: Mapped[Agency | None] = relationship()
 
 
 class HistoryEntry(db.Model):
@@ -236,8 +247,49 @@ class HistoryEntry(db.Model):
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     element_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    party: Mapped[str | None] = mapped_column(String(20), nullable=True)  # raising / counterpart, when one side acted
 
     instance: Mapped[ProcessInstance] = relationship(back_populates="history")
+
+
+class EscalationParty(db.Model):
+    """One side of a dispute as named when it was raised: its agency and the first person (or e-mail contact)."""
+
+    __tablename__ = "escalation_parties"
+    __table_args__ = (UniqueConstraint("instance_id", "party", name="uq_escalation_party"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), index=True)
+    party: Mapped[str] = mapped_column(String(20))  # raising / counterpart
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+    agency: Mapped[Agency | None] = relationship()
+    person: Mapped[User | None] = relationship()
+
+
+class ExternalLink(db.Model):
+    """A signed, expiring, single-use link that lets an e-mail contact without an account complete one task.
+
+    The link carries only ``id`` and a random ``nonce`` (signed); it is spent (``used_at``) when the task is
+    completed, and refused after ``expires_at``.
+    """
+
+    __tablename__ = "external_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    contact_name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    task: Mapped[TaskRecord] = relationship()
 
 
 class OutboxMessage(db.Model):

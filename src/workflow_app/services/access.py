@@ -43,7 +43,21 @@ def _in_instance_agencies(user: User, instance: ProcessInstance) -> bool:
 
 
 def is_candidate(user: User, record: TaskRecord) -> bool:
-    return user.active and user.has_role(record.role) and _in_instance_agencies(user, record.instance)
+    """May ``user`` act on ``record``? A task of one side of a dispute (``party``) is for the person the
+    organisation chain named (its assignee), or else for holders of its role in that side's own agency who
+    have not already held another rung on that side; any other task, for holders of its role in the
+    escalation's agencies (or in no agency)."""
+    if not user.active:
+        return False
+    if record.party:
+        from workflow_app.services import parties
+        if record.assigned_to_id == user.id:
+            return True
+        if not user.has_role(record.role) or parties.held_other_rung(user, record):
+            return False
+        if record.agency_id is not None:
+            return user.agency_id == record.agency_id
+    return user.has_role(record.role) and _in_instance_agencies(user, record.instance)
 
 
 def role_holders(role: str | None, instance: ProcessInstance) -> list[User]:
@@ -133,9 +147,11 @@ def inbox_query(user: User, view: str):
         reports = [u.id for u in user.reports]
         return query.where(TaskRecord.assigned_to_id.in_(reports) if reports else false())
     roles = list(user.role_names)
-    return query.where(TaskRecord.assigned_to_id.is_(None),
-                       func.lower(TaskRecord.role).in_(roles) if roles else false(),
-                       _agency_clause(user))
+    # A side's task is for its own agency; other tasks for the escalation's agencies (see is_candidate).
+    agency_ok = or_(and_(TaskRecord.agency_id.is_(None), _agency_clause(user)),
+                    TaskRecord.agency_id == user.agency_id if user.agency_id is not None else false())
+    return query.where(TaskRecord.assigned_to_id.is_(None), TaskRecord.contact_email.is_(None),
+                       func.lower(TaskRecord.role).in_(roles) if roles else false(), agency_ok)
 
 
 def visible_instances_clause(user: User):

@@ -12,7 +12,8 @@ from threading import Lock
 from sqlalchemy import func, select
 
 from workflow_app import clock
-from workflow_app.engine import DiagramError, ProcessBundle, decision_ids, parse_bundle, referenced_decisions
+from workflow_app.engine import (DiagramError, ProcessBundle, check_recipients, decision_ids, parse_bundle,
+                                 referenced_decisions)
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Deployment
 from workflow_app.services.calendar import CalendarError, calendar_for
@@ -39,6 +40,7 @@ def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
     """Everything that must hold before a diagram is deployed; raises DeploymentFailed naming file and element."""
     try:
         bundle = parse_bundle(bpmn_xml, bpmn_filename, dmn_files)
+        check_recipients(bpmn_xml, bpmn_filename, bundle, dmn_files, _known_roles())
         calendar_for(bundle.calendar, bundle.timezone, office_hours=bundle.properties.get("office_hours"))
     except DiagramError as exc:
         raise DeploymentFailed(str(exc), [exc.to_dict()]) from None
@@ -58,6 +60,12 @@ def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
                         for lane in unknown]
             raise DeploymentFailed("; ".join(f"{bpmn_filename}: {p['message']}" for p in problems), problems)
     return bundle
+
+
+def _known_roles() -> set[str]:
+    from workflow_app.persistence.models import Role
+    from workflow_app.services import people
+    return {*people.SYSTEM_ROLES, *db.session.scalars(select(Role.name))}
 
 
 LINT_LINE = re.compile(r"^\s+(?P<element>\S+)\s+(?P<category>error|warning)\s+(?P<message>.+?)\s{2,}(?P<rule>\S+)\s*$")

@@ -143,8 +143,9 @@ def _table(raw: Any, spec: FieldSpec) -> list[dict[str, str]] | None:
     return rows or None
 
 
-def _dynamic_choice(value: Any, spec: FieldSpec, allowed: list[str]) -> str:
-    by_key = {a.casefold(): a for a in allowed}
+def _dynamic_choice(value: Any, spec: FieldSpec, allowed: list) -> str:
+    """``allowed`` holds values, or (value, label) pairs (e.g. people: username, "Name (Agency)")."""
+    by_key = {(a if isinstance(a, str) else a[0]).casefold(): (a if isinstance(a, str) else a[0]) for a in allowed}
     chosen = by_key.get(str(value).strip().casefold())
     if chosen is None:
         raise ValueError(f"Choose one of the {spec.choices_from} listed")

@@ -9,18 +9,18 @@ from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, ProcessInstance
 
 KINDS = ("started", "task_completed", "routed", "timer_fired", "deadline_breached", "escalated",
-         "task_cancelled", "ended", "error")
+         "task_cancelled", "task_assigned", "ended", "error")
 
 
 def record(instance: ProcessInstance, kind: str, *, actor: str | None = None, task: str | None = None,
            task_id: str | None = None, element_id: str | None = None, data: dict[str, Any] | None = None,
-           at: datetime | None = None) -> HistoryEntry:
+           at: datetime | None = None, party: str | None = None) -> HistoryEntry:
     entry = HistoryEntry(instance=instance, at=at or clock.now(), kind=kind, actor=actor, task=task,
-                         task_id=task_id, element_id=element_id, data=data or {})
+                         task_id=task_id, element_id=element_id, data=data or {}, party=party)
     db.session.add(entry)
     return entry
 
 
 def to_dict(entry: HistoryEntry) -> dict[str, Any]:
     return {"at": entry.at.isoformat(), "kind": entry.kind, "actor": entry.actor, "task": entry.task,
-            "task_id": entry.task_id, "element_id": entry.element_id, "data": entry.data}
+            "task_id": entry.task_id, "element_id": entry.element_id, "data": entry.data, "party": entry.party}

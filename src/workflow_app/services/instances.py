@@ -21,7 +21,7 @@ from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User
-from workflow_app.services import access, history, notifications, people
+from workflow_app.services import access, external_links, history, notifications, parties, people
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound
@@ -68,7 +68,8 @@ def _load_engine(instance: ProcessInstance) -> EngineInstance:
 
 def dynamic_choices() -> dict[str, list[str]]:
     """Values for form fields whose choices come from this installation (``choices_from``)."""
-    return {"agencies": [a.name for a in db.session.scalars(select(Agency).order_by(Agency.name))]}
+    return {"agencies": [a.name for a in db.session.scalars(select(Agency).order_by(Agency.name))],
+            "people": parties.people_choices()}
 
 
 def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
@@ -77,6 +78,7 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     access.require_start(user, deployment)
     bundle = bundle_for(deployment)
     clean = validate_submission(bundle.start_form, submitted, from_html=from_html, dynamic_choices=dynamic_choices())
+    named = parties.named_parties(bundle, bundle.start_form, clean, user)
     now = clock.now()
     instance = ProcessInstance(
         deployment=deployment, protocol_key=deployment.protocol_key, status=RUNNING,
@@ -85,7 +87,8 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
         agencies=_named_agencies(bundle.start_form, clean),
     )
     db.session.add(instance)
-    history.record(instance, "started", actor=user.username, data=clean, at=now)
+    parties.attach(instance, named)
+    history.record(instance, "started", actor=user.username, data=clean, at=now, party="raising" if named else None)
     engine = EngineInstance.new(bundle, _functions(deployment))
     error = None
     try:
@@ -109,10 +112,27 @@ def complete_task(task_id: str, submitted: dict[str, Any], *, user: User, from_h
     access.require_see_instance(user, record.instance)
     _require_open(record)
     access.require_complete(user, record)
+    return _complete(record, submitted, from_html=from_html, user=user, actor=user.username)
+
+
+@concurrency_safe
+def complete_by_link(token: str, submitted: dict[str, Any], *, from_html: bool = False) -> ProcessInstance:
+    """Complete the one task an external contact's link names; the link is spent in the same transaction."""
+    request = external_links.open_link(token)
+    record = request.record
+    actor = f"{request.link.contact_name} <{request.link.contact_email}> (by e-mailed link)"
+    return _complete(record, submitted, from_html=from_html, user=None, actor=actor, link=request.link)
+
+
+def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool, user: User | None,
+              actor: str, link=None) -> ProcessInstance:
+    task_id = record.id
     instance = record.instance
     bundle = bundle_for(instance.deployment)
     clean = validate_submission(bundle.forms.get(record.element_id), submitted, from_html=from_html,
                                 dynamic_choices=dynamic_choices())
+    if link is not None:  # spent in the same transaction as the completion; a form with errors keeps it usable
+        external_links.spend(link)
 
     engine = _load_engine(instance)
     # A deadline that passed before this submission takes effect first, as it would have had
@@ -139,11 +159,12 @@ def complete_task(task_id: str, submitted: dict[str, Any], *, user: User, from_h
     except EngineError as exc:
         error = exc
     now = clock.now()
-    history.record(instance, "task_completed", actor=user.username, task=record.title, task_id=record.id,
-                   element_id=record.element_id, data=clean, at=now)
-    record.completed_by = user.username
-    record.completed_by_id = user.id
-    record.assigned_to_id = user.id
+    history.record(instance, "task_completed", actor=actor, task=record.title, task_id=record.id,
+                   element_id=record.element_id, data=clean, at=now, party=record.party)
+    record.completed_by = actor if user is None else user.username
+    if user is not None:  # relationships, not ids: the next rung's assignment reads them before any flush
+        record.completer = user
+        record.assigned_to = user
     _apply(instance, engine, completed_task_id=task_id, error=error, actor=user)
     _commit()
     return instance
@@ -278,9 +299,12 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
                 if record.element_id == event.element_id and record.breached_at is None and record.state == "ready":
                     record.breached_at = now
     engine.events.clear()
+    # Party tokens (@raising, @counterpart_manager ...) name people as things stood when the event happened,
+    # before this step's new tasks climbed a rung.
+    holders = {party: parties.current_holder(instance, party) for party in parties.PARTIES} if announcements else {}
     _sync_tasks(instance, engine, completed_task_id, now, actor)
     for entry in announcements:  # after the task sync, so an e-mail can link to the recipient's new task
-        notifications.notify(instance, entry, actor)
+        notifications.notify(instance, entry, actor, holders)
 
     instance.state = engine.dumps()
     instance.data = engine.data
@@ -317,7 +341,10 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
         record.counterpart_role = task.data.get("counterpart_role")
         if is_new:
             record.stage = task.properties.get("stage")
-            record.assigned_to = _initial_assignee(record, actor)
+            if task.party:
+                _assign_party_task(instance, record, task, now)
+            else:
+                record.assigned_to = _initial_assignee(record, actor)
             if record.stage or not any(t.stage for t in instance.tasks if t is not record):
                 instance.stage_reached = record.title
         if task.due_at is not None:  # a deadline that has passed stays the task's deadline
@@ -334,6 +361,25 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
                            element_id=record.element_id,
                            data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},
                            at=now)
+
+
+def _assign_party_task(instance: ProcessInstance, record: TaskRecord, task, now: datetime) -> None:
+    """A task of one side of the dispute goes to one person of that side (see services/parties.py)."""
+    record.party = task.party
+    record.rung = parties.rung_of(task.properties, task.data)
+    side = parties.party_of(instance, task.party)
+    record.agency = side.agency if side is not None else None
+    assignment = parties.assign(instance, record)
+    record.assigned_to = assignment.person
+    data = {"how": assignment.how, "assigned_to": assignment.person.username if assignment.person else None}
+    if assignment.contact is not None:
+        record.contact_name, record.contact_email = assignment.contact
+        data["contact"] = f"{record.contact_name} <{record.contact_email}>"
+        external_links.issue(record, record.contact_name, record.contact_email)
+    if assignment.fallback:
+        data["chain_ran_out"] = True
+    history.record(instance, "task_assigned", task=record.title, task_id=record.id, element_id=record.element_id,
+                   data=data, at=now, party=record.party)
 
 
 def _initial_assignee(record: TaskRecord, actor: User | None) -> User | None:

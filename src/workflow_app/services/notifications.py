@@ -30,33 +30,56 @@ FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 
 
-def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None) -> tuple[list[User], list[str]]:
-    """People named by a diagram's ``recipients`` text: role names, or ``@line_manager`` (of the person
-    whose action sent it) and ``@raiser`` (who raised the escalation)."""
+def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None, holders: dict | None = None
+                       ) -> tuple[list[User], list[str], list[tuple[str, str]]]:
+    """People named by a diagram's ``recipients`` text: role names; ``@raising`` / ``@counterpart`` (who holds
+    that side's current rung) and ``@raising_manager`` / ``@counterpart_manager`` (their line manager);
+    ``@line_manager`` (of the person whose action sent it) and ``@raiser`` (who raised the escalation).
+
+    ``holders`` ({party: (person, contact)}) is who held each side when the event happened; by default, now.
+    Returns (people, names that matched nobody, e-mail contacts without an account as (name, address))."""
+    from workflow_app.services import parties
     people: dict[int, User] = {}
     unresolved: list[str] = []
+    contacts: dict[str, tuple[str, str]] = {}
     for name in (part.strip() for part in (spec or "").split(",")):
         if not name:
             continue
+        found: list[User] = []
         if name == "@line_manager":
             found = [actor.line_manager] if actor is not None and actor.line_manager else []
         elif name == "@raiser":
             found = [db.session.get(User, instance.started_by_id)] if instance.started_by_id else []
+        elif name in ("@raising", "@counterpart", "@raising_manager", "@counterpart_manager"):
+            party = name[1:].removesuffix("_manager")
+            person, contact = (holders or {}).get(party) or parties.current_holder(instance, party)
+            if name.endswith("_manager"):
+                found = [person.line_manager] if person is not None and person.line_manager is not None else []
+            elif person is not None:
+                found = [person]
+            elif contact is not None:
+                contacts[contact[1]] = contact
+                continue
         else:
             found = access.role_holders(name, instance)
+        found = [p for p in found if p is not None and p.active]
         if not found:
             unresolved.append(name)
         for person in found:
             people[person.id] = person
-    return list(people.values()), unresolved
+    return list(people.values()), unresolved, list(contacts.values())
 
 
-def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None) -> None:
+def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None, holders: dict | None = None) -> None:
     """Queue e-mails and in-app notices for a history entry that names ``recipients``; note on the entry
     who they went to and which names matched nobody (never silently dropped)."""
-    recipients, unresolved = resolve_recipients(instance, entry.data.get("recipients", ""), actor)
+    recipients, unresolved, contacts = resolve_recipients(instance, entry.data.get("recipients", ""), actor, holders)
     now = clock.now()
     base_url = current_app.config["BASE_URL"].rstrip("/")
+    details = [(k.replace("_", " ").capitalize(), v) for k, v in entry.data.items()
+               if k not in ("recipients",) and v not in (None, "")]
+    subject = (f"{entry.task} – escalation #{instance.id}"
+               + (f" ({instance.case_reference})" if instance.case_reference else ""))[:300]
     for person in recipients:
         task = next((t for t in instance.tasks if t.state == "ready" and t.assigned_to_id == person.id), None) \
             or next((t for t in instance.tasks if t.state == "ready" and access.is_candidate(person, t)), None)
@@ -65,16 +88,21 @@ def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None) -
         db.session.add(Notice(user_id=person.id, instance_id=instance.id, text=text,
                               link=link.removeprefix(base_url), created_at=now))
         if person.email:
-            details = [(k.replace("_", " ").capitalize(), v) for k, v in entry.data.items()
-                       if k not in ("recipients",) and v not in (None, "")]
             body = render_template("email/notification.txt", recipient=person, title=entry.task, instance=instance,
                                    details=details, task=task, link=link, actor=actor.display_name if actor else None)
-            subject = f"{entry.task} – escalation #{instance.id}" + (f" ({instance.case_reference})" if instance.case_reference else "")
             db.session.add(OutboxMessage(instance_id=instance.id, user_id=person.id, kind="notification",
-                                         recipient_email=person.email, subject=subject[:300], body=body,
+                                         recipient_email=person.email, subject=subject, body=body,
                                          status="pending", attempts=0, next_attempt_at=now, created_at=now))
+    for name, email in contacts:  # no account: the message itself is the notice (their task link comes separately)
+        body = render_template("email/notification.txt", recipient={"display_name": name}, title=entry.task,
+                               instance=instance, details=details, task=None, link=None,
+                               actor=actor.display_name if actor else None)
+        db.session.add(OutboxMessage(instance_id=instance.id, user_id=None, kind="notification",
+                                     recipient_email=email, subject=subject, body=body, status="pending",
+                                     attempts=0, next_attempt_at=now, created_at=now))
     entry.data = {**entry.data, "sent_to": [p.username for p in recipients],
-                  "emailed": [p.username for p in recipients if p.email], "no_one_holds": unresolved}
+                  "emailed": [p.username for p in recipients if p.email] + [email for _, email in contacts],
+                  "no_one_holds": unresolved}
 
 
 @dataclass

@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Flask
 
 from workflow_app.extensions import csrf
-from workflow_app.web import admin, api, auth, owners, policy, security, ui
+from workflow_app.web import admin, api, auth, owners, policy, respond, security, ui
 from workflow_app.web.presenters import register_template_helpers
 
 
 def register_web(app: Flask) -> None:
     app.register_blueprint(auth.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(respond.bp)
     app.register_blueprint(owners.bp)
     app.register_blueprint(policy.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")

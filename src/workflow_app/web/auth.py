@@ -11,7 +11,7 @@ from workflow_app.services import people
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health"}
+PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health", "respond.respond"}  # respond: its own signed link
 
 
 @login_manager.user_loader

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, render_template
 from flask_login import current_user
 
 from workflow_app import clock
-from workflow_app.services import access, deployments, history, instances, reports
+from workflow_app.services import access, deployments, history, instances, parties, reports
 from workflow_app.services.errors import NotFound
 
 bp = Blueprint("owners", __name__)
@@ -71,12 +71,13 @@ def _visible_instance(instance_id: int):
     return instance
 
 
-HISTORY_HEADER = ["at", "kind", "actor", "task", "task_id", "element_id", "data"]
+HISTORY_HEADER = ["at", "kind", "party", "actor", "task", "task_id", "element_id", "data"]
 
 
 def history_rows(instance) -> list[list]:
-    return [[h.at.isoformat(), h.kind, h.actor or "", h.task or "", h.task_id or "", h.element_id or "",
-             json.dumps(h.data, ensure_ascii=False, sort_keys=True)] for h in instance.history]
+    return [[h.at.isoformat(), h.kind, parties.label(instance, h.party) or "", h.actor or "", h.task or "",
+             h.task_id or "", h.element_id or "", json.dumps(h.data, ensure_ascii=False, sort_keys=True)]
+            for h in instance.history]
 
 
 @bp.get("/instances/<int:instance_id>/history.csv")

@@ -8,7 +8,7 @@ from flask import Flask
 
 from workflow_app import clock
 from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord
-from workflow_app.services import history, instances
+from workflow_app.services import history, instances, parties
 
 STATUS_LABELS = {"running": "Running", "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled",
                  "error": "Needs attention (error)"}
@@ -19,6 +19,7 @@ KIND_LABELS = {
     "notification_sent": "Notification", "notification_delivered": "E-mail delivered",
     "notification_failed": "E-mail could not be delivered", "reminder": "Reminder", "violation_reported": "Violation reported",
     "task_claimed": "Task taken", "task_released": "Task released", "task_reassigned": "Task reassigned",
+    "task_assigned": "Task assigned",
 }
 
 
@@ -44,6 +45,11 @@ def task_dict(record: TaskRecord, *, with_form: bool = True) -> dict[str, Any]:
         "breached_at": _iso(record.breached_at),
         "completed_at": _iso(record.completed_at),
         "completed_by": record.completed_by,
+        "party": record.party,
+        "agency": record.agency.name if record.agency else None,
+        "assigned_to": record.assigned_to.username if record.assigned_to else None,
+        "external_contact": ({"name": record.contact_name, "email": record.contact_email}
+                             if record.contact_email else None),
     }
     if with_form:
         form = instances.task_form(record)
@@ -67,6 +73,10 @@ def instance_dict(instance: ProcessInstance) -> dict[str, Any]:
         "next_deadline_at": _iso(instance.next_timer_at),
         "data": instance.data,
         "ready_tasks": [task_dict(t) for t in instance.tasks if t.state == "ready"],
+        "parties": {p.party: {"agency": p.agency.name if p.agency else None,
+                              "named_person": p.person.username if p.person else None,
+                              "contact": ({"name": p.contact_name, "email": p.contact_email}
+                                          if p.contact_email else None)} for p in instance.parties},
         "history": [history.to_dict(h) for h in instance.history],
     }
 
@@ -120,7 +130,8 @@ def register_template_helpers(app: Flask) -> None:
     def helpers() -> dict[str, Any]:
         return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
                 "deadline_of": instances.deadline_of, "now": clock.now, "case_details": instances.case_details,
-                "readable_data": _readable_history_data, "unread_notices": _unread_notices}
+                "readable_data": _readable_history_data, "unread_notices": _unread_notices,
+                "party_label": parties.label}
 
 
 def _unread_notices() -> int:
