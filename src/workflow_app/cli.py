@@ -11,7 +11,7 @@ from werkzeug.serving import run_simple
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ProcessInstance
 from workflow_app.services import deployments, notifications, people, timers
-from workflow_app.services.demo import create_demo_data
+from workflow_app.services.demo import create_demo_data, demo_summary
 from workflow_app.services.errors import DeploymentFailed, InvalidInput, NotFound
 
 timers_cli = AppGroup("timers", help="Fire due timers (deadlines, reminders).")
@@ -67,15 +67,19 @@ def setup_command(demo: bool) -> None:
     except DeploymentFailed as exc:
         raise click.ClickException(exc.message) from None
     if demo and db.session.scalar(select(ProcessInstance.id).limit(1)) is None:
-        created = create_demo_data()
-        click.echo(f"demo data: {len(created)} escalations created")
+        _echo_demo(create_demo_data())
 
 
 @click.command("demo-data")
-def demo_data_command() -> None:
-    """Add demo escalations at several stages (for trying the app)."""
-    created = create_demo_data()
-    click.echo(f"demo data: {len(created)} escalations created")
+@click.option("--seed", default=2026, show_default=True, help="Random seed of the simulated year.")
+def demo_data_command(seed: int) -> None:
+    """Add a year of demo escalations, run by the engine under a moving clock (for trying the app)."""
+    _echo_demo(create_demo_data(seed=seed))
+
+
+def _echo_demo(created) -> None:
+    summary = ", ".join(f"{count} {status}" for status, count in sorted(demo_summary(created).items()))
+    click.echo(f"demo data: {len(created)} escalations created over the past year ({summary})")
 
 
 @timers_cli.command("run-once")

@@ -50,7 +50,7 @@ def issue(record: TaskRecord, name: str, email: str) -> str:
                         contact_name=name, contact_email=email, created_at=now, expires_at=now + lifetime())
     db.session.add(link)
     db.session.flush()
-    token = _serializer().dumps({"l": link.id, "n": link.nonce})
+    token = token_for(link)
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/respond/{token}"
     instance = record.instance
     subject = f"Please respond: {record.title} – escalation #{instance.id}"
@@ -60,6 +60,11 @@ def issue(record: TaskRecord, name: str, email: str) -> str:
                                  subject=subject[:300], body=body, status="pending", attempts=0, next_attempt_at=now,
                                  created_at=now))
     return token
+
+
+def token_for(link: ExternalLink) -> str:
+    """The token of an existing link (the demo data answers as the contact would, through the same path)."""
+    return _serializer().dumps({"l": link.id, "n": link.nonce})
 
 
 def open_link(token: str) -> LinkRequest:
