@@ -58,9 +58,10 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
     from workflow_app.services.calendar import WorkingCalendar
     from workflow_app.services.expressions import diagram_functions
 
-    root = Path(__file__).resolve().parents[1]
-    bpmn = (root / "bpmn" / "partnership_escalation.bpmn").read_text()
-    dmn = {"partnership_routing.dmn": (root / "dmn" / "partnership_routing.dmn").read_text()}
+    # The partnership diagram as it was before two-party stages (single-sided tasks, no party lanes).
+    legacy = Path(__file__).resolve().parent / "diagrams" / "legacy"
+    bpmn = (legacy / "partnership_escalation_v1.bpmn").read_text()
+    dmn = {"partnership_routing.dmn": (legacy / "partnership_routing_v1.dmn").read_text()}
     engine = EngineInstance.new(parse_bundle(bpmn, "partnership_escalation.bpmn", dmn), diagram_functions(WorkingCalendar()))
     start = {"case_reference": "OLD-1", "raising_professional": "A", "raising_agency": "Northfield Academy",
              "other_professional": "B", "other_agency": "Children's Social Care", "disagreement": "x", "desired_outcome": "y"}
@@ -96,10 +97,21 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
 
         upgrade(directory=directory)  # to the newest schema, data in place
         make_user("admin.user", roles=["Administrator", "Professional"])
+        make_user("old.manager", roles=["Line Manager"])
         api = Api(app.test_client(), "admin.user")
         old = api.instance(7)
         assert (old["case_reference"], old["status"], old["version"]) == ("OLD-1", "running", 1)
         assert [h["kind"] for h in old["history"]] == ["started"]
-        result = api.complete(task.id, {"date_held": "2026-12-01", "participants": "A, B", "outcome": "resolved",
-                                        "action_plan": "Agreed."})
+        assert old["ready_tasks"][0]["party"] is None  # a task from before parties keeps the old rules
+        page = app.test_client()
+        page.post("/login", data={"username": "admin.user", "password": "correct horse battery"})
+        assert "Escalation raised" in page.get(f"/instances/7").get_data(as_text=True)
+        result = api.complete(task.id, {"date_held": "2026-12-01", "participants": "A, B", "outcome": "unresolved",
+                                        "action_plan": "Refer.", "evidence_explored": "Two meetings."})
+        assert result["status"] == "running"  # carries on under its own (old) version of the diagram
+        stage2 = result["ready_tasks"][0]
+        assert stage2["name"] == "stage2_discussion" and stage2["party"] is None
+        result = api.as_user("old.manager").complete(stage2["id"], {"date_held": "2026-12-02", "participants": "A, B", "outcome": "resolved",
+                                             "action_plan": "Agreed."})
         assert result["status"] == "resolved"
+        assert [h["kind"] for h in result["history"]][:2] == ["started", "task_completed"]
