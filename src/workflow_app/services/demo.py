@@ -109,14 +109,32 @@ def _party_roles(protocol_key: str) -> dict[str, list[str]]:
     return {party: sorted(names, key=lambda r: order.get(r, 0)) for party, names in roles.items()}
 
 
-def _data_roles(protocol_key: str) -> list[str]:
-    """Roles a party task takes from data (``role_from``): every literal a decision table can output for it."""
-    from workflow_app.engine.parsing import _dmn_output_values
+def _data_roles_by_track(protocol_key: str) -> dict[str, list[str]]:
+    """Roles a party task takes from data (``role_from``), per value of the routing table's first input
+    (e.g. a track), in the table's rule order: {"A": ["Human Service Worker", ...], ...}."""
+    import ast
+    from lxml import etree
     deployment = latest_deployment(protocol_key)
     bundle = bundle_for(deployment)
     variables = {p["role_from"] for p in bundle.element_properties.values() if p.get("role_from")}
-    values = _dmn_output_values(deployment.dmn_files)
-    return [v for var in variables for _, _, v in values.get(var, [])]
+    tracks: dict[str, list[str]] = {}
+    for text in deployment.dmn_files.values():
+        root = etree.fromstring(text.encode("utf-8"))
+        for table in (t for t in root.iter() if isinstance(t.tag, str) and etree.QName(t).localname == "decisionTable"):
+            ns = etree.QName(table).namespace
+            outputs = [o.get("name") for o in table.findall(f"{{{ns}}}output")]
+            for rule in table.findall(f"{{{ns}}}rule"):
+                inputs = [(e.findtext(f"{{{ns}}}text") or "").strip() for e in rule.findall(f"{{{ns}}}inputEntry")]
+                for name, entry in zip(outputs, rule.findall(f"{{{ns}}}outputEntry")):
+                    if name not in variables:
+                        continue
+                    try:
+                        role, key = ast.literal_eval(entry.findtext(f"{{{ns}}}text") or ""), ast.literal_eval(inputs[0])
+                    except (ValueError, SyntaxError, IndexError):
+                        continue
+                    if isinstance(role, str) and role not in tracks.setdefault(str(key), []):
+                        tracks[str(key)].append(role)
+    return tracks
 
 
 def _add_person(username: str, name: str, *, agency: str | None, roles: list[str], manager: str | None) -> User:
@@ -161,8 +179,16 @@ def create_demo_people(rng: random.Random | None = None) -> dict[str, dict[str, 
         party_roles = _party_roles(key)
         raising_agencies, other_agencies = AGENCIES.get(key, ((SCHOOL,), (SOCIAL_CARE,)))
         org: dict[str, list[list[User]]] = {"raising": [], "counterpart": []}
+        tracks = _data_roles_by_track(key) if not party_roles["counterpart"] else {}
+        if tracks:  # the other side's roles depend on a track: one agency (and chain) per track
+            org["tracks"] = {}
+            for agency, (track, roles) in zip(other_agencies, sorted(tracks.items())):
+                people.get_or_create_agency(agency)
+                chain = _build_chain(agency, [(None, r) for r in roles], names)
+                org["counterpart"].append(chain)
+                org["tracks"][track] = chain
         for party, agencies in (("raising", raising_agencies), ("counterpart", other_agencies)):
-            roles = party_roles[party] or (_data_roles(key) if party == "counterpart" else [])
+            roles = party_roles[party]
             if not roles:
                 continue
             rungs = _with_repeats(key, roles)
@@ -255,6 +281,10 @@ class _Simulator:
                                                            "concluded", "issues_resolution_concluded")]
                     negative = [v for v in values if v not in positive]
                     data[f.name] = (positive or values)[0] if resolve or not negative else negative[0]
+                elif f.name in context:
+                    data[f.name] = context[f.name]
+                elif f.name == "violation" and "none" in values:  # most conflicts are not policy violations
+                    data[f.name] = "none" if self.rng.random() < 0.8 else self.rng.choice(values)
                 else:
                     data[f.name] = f.default if f.default in values else self.rng.choice(values)
             elif f.type == "boolean":
@@ -292,8 +322,13 @@ class _Simulator:
         org = self.orgs.get(key, {})
         raising = self.rng.choice(org["raising"]) if org.get("raising") else None
         other = self.rng.choice(org["counterpart"]) if org.get("counterpart") else None
+        context: dict[str, Any] = {}
+        if org.get("tracks"):  # e.g. Wraparound: the track decides which agency the other side is
+            track = self.rng.choice(sorted(org["tracks"]))
+            other = org["tracks"][track]
+            context["track"] = track
         raiser = raising[0] if raising else self._neutral_starter(key)
-        context: dict[str, Any] = {"case_reference": f"{key.split('_')[0].upper()}-{when:%y%m}-{number:03d}"}
+        context["case_reference"] = f"{key.split('_')[0].upper()}-{when:%y%m}-{number:03d}"
         external = other is None or self.rng.random() < 0.12
         for f in (form.fields if form else ()):
             if not f.party_field:

@@ -291,7 +291,8 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
     now = clock.now()
     announcements = []
     for event in engine.events:
-        entry = history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data, at=now)
+        entry = history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data,
+                               at=now, party=engine.bundle.element_party.get(event.element_id))
         if "recipients" in event.data:
             announcements.append(entry)
         if event.kind == "deadline_breached":

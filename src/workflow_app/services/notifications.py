@@ -52,9 +52,12 @@ def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None,
             found = [db.session.get(User, instance.started_by_id)] if instance.started_by_id else []
         elif name in ("@raising", "@counterpart", "@raising_manager", "@counterpart_manager"):
             party = name[1:].removesuffix("_manager")
-            person, contact = (holders or {}).get(party) or parties.current_holder(instance, party)
+            before = (holders or {}).get(party) or parties.current_holder(instance, party)
+            person, contact = before
             if name.endswith("_manager"):
                 found = [person.line_manager] if person is not None and person.line_manager is not None else []
+                if not found:  # no known line manager (an e-mail contact, a chain that ran out): whoever the
+                    found = parties.newest_rung_people(instance, party, before)  # side's next rung went to
             elif person is not None:
                 found = [person]
             elif contact is not None:

@@ -126,8 +126,10 @@ def attach(instance: ProcessInstance, named: list[NamedParty]) -> None:
 # -- who acts for a side -----------------------------------------------------------------------------
 
 def rung_of(properties: dict[str, str], data: dict[str, Any]) -> str | None:
-    """A rung of a side's ladder: the task's ``stage``, plus the value of ``level_from`` where a stage repeats."""
-    stage = properties.get("stage")
+    """A rung of a side's ladder: the task's ``rung`` property (where one person acts at several stages, e.g.
+    the CPA/IRO who raises, starts Stage 1 and signs off), else its ``stage``; plus the value of
+    ``level_from`` where a stage repeats."""
+    stage = properties.get("rung") or properties.get("stage")
     if not stage:
         return None
     level_var = properties.get("level_from")
@@ -240,6 +242,20 @@ def current_holder(instance: ProcessInstance, party: str) -> tuple[User | None, 
     if side is not None and side.contact_email:
         return None, (side.contact_name or side.contact_email, side.contact_email)
     return None, None
+
+
+def newest_rung_people(instance: ProcessInstance, party: str, before: tuple) -> list[User]:
+    """Who holds (or may take) a side's newest task, if it changed since ``before`` ((person, contact) then):
+    the person it went to, or, when it waits unassigned, the role holders in that side's agency."""
+    tasks = sorted((t for t in instance.tasks if t.party == party and t.state == "ready"), key=lambda t: t.created_at)
+    if not tasks:
+        return []
+    newest = tasks[-1]
+    if newest.assigned_to is not None:
+        return [] if before and before[0] is not None and newest.assigned_to.id == before[0].id else [newest.assigned_to]
+    if newest.contact_email:
+        return []
+    return [u for u in holders_in_agency(newest.role, newest.agency) if not held_other_rung(u, newest)]
 
 
 def _side(record: TaskRecord) -> str:
