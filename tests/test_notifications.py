@@ -102,30 +102,44 @@ def test_business_team_notice_arrives_with_a_link_to_its_task(mail_app, api, smt
 
 
 def test_cpa_iro_email_alert_goes_to_each_named_role(mail_app, api, smtp):
-    person("tm.one", "Team Manager")
-    person("coordinator", "Embedded Co-ordinator")
-    from test_protocol_cpa_iro_dispute_resolution import START, informal
-    instance_id = api.start("cpa_iro_dispute_resolution", START)["id"]
-    api.complete(api.ready(instance_id, "informal_resolution")["id"], informal("unresolved"))
+    """'CPA/IRO E-MAIL ALERT to Team Manager/Principal Officer/ Embedded Co-ordinator to confirm date of formal
+    process' arrives as e-mail to each of them, with the date."""
+    import test_protocol_cpa_iro_dispute_resolution as cpa
+    from workflow_app.services import people
+    for name in (cpa.IRO, cpa.SWT):
+        people.get_or_create_agency(name)
+    db.session.commit()
+    from conftest import make_chain
+    make_chain(cpa.IRO, cpa.RAISING_CHAIN)
+    make_chain(cpa.SWT, cpa.COUNTER_CHAIN)
+    make_user("iro.coordinator", roles=["Embedded Co-ordinator"], agency=cpa.IRO, email="iro.coordinator@example.org")
+    iro = api.as_user("cpa.iro")
+    instance_id = iro.start(cpa.PROTOCOL, cpa.START)["id"]
+    tasks = cpa.ready(iro, instance_id)
+    iro.complete(tasks["informal_resolution"]["id"], cpa.informal("unresolved"))
+    iro.as_user("sw.kim").complete(tasks["informal_response"]["id"], cpa.response("unresolved"))
+    iro.complete(cpa.ready(iro, instance_id)["confirm_formal_date"]["id"], cpa.FORMAL_DATE)
     notifications.deliver_pending()
     alert = [m for m in smtp.received() if "E-MAIL ALERT" in m[1]]
-    assert sorted(to for to, _, _ in alert) == [email_of("coordinator"), email_of("tm.one")]
+    assert sorted(to for to, _, _ in alert) == ["iro.coordinator@example.org", "iro.principal@example.org",
+                                                "iro.tm@example.org"]
     assert all(f"{BASE_URL}/" in body and "Formal process date: 2026-12-07" in body for _, _, body in alert)
-    sent = next(h for h in api.instance(instance_id)["history"]
-                if h["kind"] == "notification_sent" and h["task"].startswith("E-MAIL ALERT"))
-    assert sent["data"]["no_one_holds"] == ["Principal Officer"]  # named by the seed, held by nobody here
 
 
 def test_wraparound_violation_report_reaches_the_department(mail_app, api, smtp):
     person("qa.reviewer", "Quality Assurance Department")
     person("network.reviewer", "Provider Network")
-    from test_protocol_wraparound_conflict_resolution import START
-    instance_id = api.start("wraparound_conflict_resolution", {**START, "track": "C", "violation": "licensing"})["id"]
+    from test_protocol_wraparound_conflict_resolution import START, create_agencies
+    create_agencies()
+    instance_id = api.start("wraparound_conflict_resolution", {**START, "track": "C", "violation": "licensing",
+                                                               "counterpart_agency": "Network Provider X"})["id"]
     notifications.deliver_pending()
-    assert [(to, subject.split(" – ")[0]) for to, subject, _ in smtp.received()] == [
-        (email_of("network.reviewer"), "Violation reported for review")]
+    received = [(to, subject.split(" – ")[0]) for to, subject, _ in smtp.received()]
+    assert (email_of("network.reviewer"), "Violation reported for review") in received
+    assert email_of("qa.reviewer") not in [to for to, _ in received]
     review = api.ready(instance_id, "network_review")
-    assert f"{BASE_URL}/tasks/{review['id']}" in smtp.received()[0][2]
+    body = next(b for to, _, b in smtp.received() if to == email_of("network.reviewer"))
+    assert f"{BASE_URL}/tasks/{review['id']}" in body
 
 
 def test_smtp_outage_delays_mail_and_loses_none(mail_app, api, smtp_port, clock):
