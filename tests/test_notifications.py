@@ -78,9 +78,9 @@ def person(username: str, role: str, **kwargs):
 
 def test_business_team_notice_arrives_with_a_link_to_its_task(mail_app, api, smtp):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, discussion
+    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
     instance_id = api.start("wsscp_escalation", START)["id"]
-    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))  # to Stage 2: the Business Team is told
+    escalate_to_stage_2(api, instance_id)  # to Stage 2: the Business Team is told
     queued = db.session.query(OutboxMessage).filter_by(status="pending").all()
     assert [m.recipient_email for m in queued] == [email_of("bt.clerk")]
     assert smtp.messages == []  # nothing is sent inside the request: the worker sends
@@ -144,10 +144,10 @@ def test_wraparound_violation_report_reaches_the_department(mail_app, api, smtp)
 
 def test_smtp_outage_delays_mail_and_loses_none(mail_app, api, smtp_port, clock):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, discussion
+    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
     for n in range(3):
         instance_id = api.start("wsscp_escalation", {**START, "case_reference": f"WS-{n}"})["id"]
-        api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+        escalate_to_stage_2(api, instance_id)
     down = notifications.deliver_pending()  # nothing listens on the SMTP port
     assert len(down.retrying) == 3 and down.sent == []
     message = db.session.query(OutboxMessage).first()
@@ -169,9 +169,9 @@ def test_smtp_outage_delays_mail_and_loses_none(mail_app, api, smtp_port, clock)
 
 def test_a_worker_dying_mid_delivery_loses_nothing(mail_app, api, smtp, clock):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, discussion
+    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
     instance_id = api.start("wsscp_escalation", START)["id"]
-    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    escalate_to_stage_2(api, instance_id)
     # A worker claimed the message and died before sending: the row keeps its lease.
     message = db.session.query(OutboxMessage).one()
     message.status, message.lease_until = "sending", app_clock.now() + notifications.LEASE
@@ -184,9 +184,9 @@ def test_a_worker_dying_mid_delivery_loses_nothing(mail_app, api, smtp, clock):
 
 def test_failing_for_good_is_recorded_in_history(mail_app, api, clock):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, discussion
+    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
     instance_id = api.start("wsscp_escalation", START)["id"]
-    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    escalate_to_stage_2(api, instance_id)
     for _ in range(notifications.MAX_ATTEMPTS):
         notifications.deliver_pending()
         clock.shift(hours=2)
@@ -197,9 +197,9 @@ def test_failing_for_good_is_recorded_in_history(mail_app, api, clock):
 
 def test_in_app_notices_and_the_bell(mail_app, api):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, discussion
+    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
     instance_id = api.start("wsscp_escalation", START)["id"]
-    api.complete(api.ready(instance_id)["id"], discussion("unresolved"))
+    escalate_to_stage_2(api, instance_id)
     client = mail_app.test_client()
     client.post("/login", data={"username": "bt.clerk", "password": PASSWORD})
     assert 'aria-label="Notices: 1 unread"' in client.get("/inbox").get_data(as_text=True)
