@@ -488,8 +488,9 @@ def case_details(instance: ProcessInstance) -> list[tuple[str, Any]]:
     form = start_form(instance.deployment)
     if form is None:
         return []
-    return [(f.name, f.label, instance.data.get(f.name)) for f in form.fields
-            if instance.data.get(f.name) not in (None, "", [])]
+    return [(f.name, f.label, dict(f.choices).get(instance.data.get(f.name), instance.data.get(f.name))
+             if f.choices else instance.data.get(f.name))
+            for f in form.fields if instance.data.get(f.name) not in (None, "", [])]
 
 
 def readable_data(deployment: Deployment, element_id: str | None, data: dict[str, Any]) -> list[tuple[str, Any]]:
