@@ -201,7 +201,7 @@ def test_both_sides_act_at_every_level_and_each_chain_climbs_person_by_person(or
         assert data["relevant_information"] == "Wraparound: safety plan dated 20 November, visit notes."
         assert data["counterpart_relevant_information"] == "Other side: court order and case plan."
         assert data["counterpart_role"] == LEVELS[track][n][3] and data["level"] == n + 1
-    assert result["status"] == "closed"
+    assert result["status"] == "closed", (result["ready_tasks"], result["history"][-6:])
     assert result["end_reason"] == "Closed – no agreement at the last step of the ladder"
     assert [h["data"]["level"] for h in result["history"] if h["kind"] == "escalated"] == [2, 3, 4]
     done = [(h["actor"], h["party"]) for h in result["history"] if h["kind"] == "task_completed"]
@@ -225,7 +225,7 @@ def test_track_c_parties_involved_contact_the_administrative_staff(org, api):
     api.as_user("provider.sup").complete(c["id"], other_says("unresolved", final=True))
     assert api.instance(instance_id)["status"] == "running"  # waits for the Administrative staff's record
     result = api.as_user("admin.alex").complete(admin["id"], assistance())
-    assert result["status"] == "closed"
+    assert result["status"] == "closed", (result["ready_tasks"], result["history"][-6:])
     assert result["end_reason"] == "Closed – no agreement at the last step of track C"
     assert [h["data"]["level"] for h in result["history"] if h["kind"] == "escalated"] == [2, 3]
 

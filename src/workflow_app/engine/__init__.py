@@ -3,6 +3,7 @@
 Public surface: :func:`parse_bundle` (diagram files -> :class:`ProcessBundle`), :class:`EngineInstance`
 (start/load/complete/fire timers/dump) and the error types the services translate for users.
 """
+from workflow_app.engine import spiff_fixes  # noqa: F401  (corrections to the pinned SpiffWorkflow, see module)
 from workflow_app.engine.forms import FieldSpec, FormSpec
 from workflow_app.engine.parsing import (DiagramError, ProcessBundle, check_recipients, decision_ids, parse_bundle,
                                          referenced_decisions)

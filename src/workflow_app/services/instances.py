@@ -384,10 +384,16 @@ def _assign_party_task(instance: ProcessInstance, record: TaskRecord, task, now:
 
 
 def _initial_assignee(record: TaskRecord, actor: User | None) -> User | None:
-    """Who a new task goes to: the person whose action created it if they can do it (continuity),
-    else their line manager if they can (the ladder climbs within each agency), else the only
-    candidate there is; otherwise nobody, and every candidate sees it as available."""
-    for person in (actor, actor.line_manager if actor else None):
+    """Who a new task of a neutral lane (no party) goes to: whoever held this escalation's previous task of
+    the same role (a mediator keeps the case), else the person who raised it if they hold the role, else the
+    person whose action created it, else their line manager, else the only candidate there is; otherwise
+    nobody, and every candidate sees it as available."""
+    role = (record.role or "").casefold()
+    earlier = [t for t in record.instance.tasks if t is not record and t.party is None
+               and (t.role or "").casefold() == role and (t.completer or t.assigned_to) is not None]
+    previous = (earlier[-1].completer or earlier[-1].assigned_to) if earlier else None
+    raiser = db.session.get(User, record.instance.started_by_id) if record.instance.started_by_id else None
+    for person in (previous, raiser, actor, actor.line_manager if actor else None):
         if person is not None and access.is_candidate(person, record):
             return person
     candidates = access.candidates(record)
