@@ -75,6 +75,9 @@ AGENCIES = {
                                        ("Milwaukee County Human Services", "DMCPS", "Lakeside Family Services")),
     "case_manager_mediation": ((), ("Riverside Supported Living",)),
 }
+# Neutral staff belong to no agency (they serve every escalation), except where a protocol's neutral party is
+# itself an agency's worker: the case manager mediates from a case-management agency.
+NEUTRAL_AGENCY = {"case_manager_mediation": "Riverside Case Management"}
 ESCALATIONS = {"partnership_escalation": 24, "wsscp_escalation": 14, "cpa_iro_dispute_resolution": 14,
                "wraparound_conflict_resolution": 12, "case_manager_mediation": 8}
 
@@ -203,7 +206,10 @@ def create_demo_people(rng: random.Random | None = None) -> dict[str, dict[str, 
             if lane in party_roles["raising"] or lane in party_roles["counterpart"]:
                 continue
             if not parties.holders_in_agency(lane, None):
-                _add_person(username_for(lane), f"{names.next()[1]}", agency=None, roles=[lane], manager=None)
+                agency = NEUTRAL_AGENCY.get(key)
+                if agency:
+                    people.get_or_create_agency(agency)
+                _add_person(username_for(lane), f"{names.next()[1]}", agency=agency, roles=[lane], manager=None)
         orgs[key] = org
     db.session.commit()
     return orgs
@@ -299,7 +305,7 @@ class _Simulator:
             elif f.type == "table":
                 data[f.name] = [{name: self.text_for(label) for name, label in f.columns}]
             elif f.choices_from == "agencies":
-                data[f.name] = context.get(f.name)
+                data[f.name] = context.get(f.name) or context.get("_own_agency")
             elif f.choices_from == "people":
                 data[f.name] = context.get(f.name)
             elif f.party_field and f.party_field[0] in ("contact_name", "contact_email"):
@@ -329,6 +335,7 @@ class _Simulator:
             context["track"] = track
         raiser = raising[0] if raising else self._neutral_starter(key)
         context["case_reference"] = f"{key.split('_')[0].upper()}-{when:%y%m}-{number:03d}"
+        context["_own_agency"] = raiser.agency.name if raiser.agency else None
         external = other is None or self.rng.random() < 0.12
         for f in (form.fields if form else ()):
             if not f.party_field:
