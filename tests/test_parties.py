@@ -246,3 +246,24 @@ def test_a_recipient_nobody_can_hold_is_refused_at_deploy(party_app, tmp_path):
             deployments.validate("two_party_test.bpmn", xml.replace("Chief Wizard", "@boss"), {})
     assert "not a recipient token" in failure.value.problems[0]["message"]
     assert people  # imported for fixtures
+
+
+def test_an_expired_link_can_be_replaced_and_the_old_one_stops_working(org, party_app, clock):
+    instance = start(org, other_person="", other_contact_name="Pat Doyle", other_contact_email="pat@health.example")
+    old_path = _link_from_outbox("pat@health.example")
+    clock.shift(days=15)
+    ack = ready(org, instance["id"])["s1_ack"]
+    org.request("POST", f"/api/tasks/{ack['id']}/resend-link")
+    messages = db.session.query(OutboxMessage).filter_by(recipient_email="pat@health.example",
+                                                         kind="external_task").order_by(OutboxMessage.id).all()
+    assert len(messages) == 2
+    new_path = re.search(r"(/respond/\S+)", messages[-1].body).group(1)
+    client = party_app.test_client()
+    assert client.get(old_path).status_code == 410
+    assert client.post(new_path, data={**ACK_AGREED}).status_code == 200
+    resent = [h for h in org.instance(instance["id"])["history"] if h["kind"] == "link_resent"]
+    assert [(h["actor"], h["party"], h["data"]["to"]) for h in resent] == [("sam.patel", "counterpart",
+                                                                            "pat@health.example")]
+    # Someone outside the escalation cannot ask for links.
+    make_user("nosy.parker", roles=["Professional"], agency="Riverside Health Visiting")
+    org.as_user("nosy.parker").request("POST", f"/api/tasks/{ack['id']}/resend-link", expect=403)

@@ -410,8 +410,11 @@ class _Simulator:
         try:
             if record.contact_email and record.assigned_to is None:
                 link = db.session.scalar(select(ExternalLink).where(ExternalLink.task_id == record.id,
-                                                                    ExternalLink.used_at.is_(None)))
-                if link is None:
+                                                                    ExternalLink.used_at.is_(None))
+                                         .order_by(ExternalLink.id.desc()).limit(1))
+                if link is None or link.expires_at <= clock.now():  # as a raiser would: send a new link
+                    raiser = db.session.get(User, record.instance.started_by_id)
+                    instances.resend_link(record.id, user=raiser)
                     return
                 instances.complete_by_link(external_links.token_for(link), data)
                 return

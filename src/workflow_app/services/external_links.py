@@ -89,5 +89,13 @@ def open_link(token: str) -> LinkRequest:
     return LinkRequest(link, record)
 
 
+def withdraw_open_links(record: TaskRecord) -> None:
+    """End every unused link of a task (when a new one is sent): an older e-mail's link then says it expired."""
+    now = clock.now()
+    for link in db.session.query(ExternalLink).filter(ExternalLink.task_id == record.id, ExternalLink.used_at.is_(None),
+                                                      ExternalLink.expires_at > now):
+        link.expires_at = now
+
+
 def spend(link: ExternalLink) -> None:
     link.used_at = clock.now()

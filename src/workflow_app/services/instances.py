@@ -231,6 +231,25 @@ def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInst
     return instance
 
 
+@concurrency_safe
+def resend_link(task_id: str, *, user: User) -> TaskRecord:
+    """E-mail a new single-use link to the contact holding a task (the old one expired or was lost); any
+    earlier link of the task stops working. Anyone who takes part in the escalation may ask."""
+    record = get_task(task_id)
+    access.require_see_instance(user, record.instance)
+    _require_open(record)
+    if not record.contact_email:
+        raise InvalidInput({"task": "This task is held by someone with an account; there is no link to send."},
+                           "There is no link to send")
+    external_links.withdraw_open_links(record)
+    external_links.issue(record, record.contact_name or record.contact_email, record.contact_email)
+    record.instance.updated_at = clock.now()
+    history.record(record.instance, "link_resent", actor=user.username, task=record.title, task_id=record.id,
+                   element_id=record.element_id, data={"to": record.contact_email}, party=record.party)
+    _commit()
+    return record
+
+
 # -- assignment ------------------------------------------------------------------------------------
 
 @concurrency_safe
@@ -346,7 +365,7 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
                 _assign_party_task(instance, record, task, now)
             else:
                 record.assigned_to = _initial_assignee(record, actor)
-            if record.stage or not any(t.stage for t in instance.tasks if t is not record):
+            if _reaches_new_stage(instance, record):
                 instance.stage_reached = record.title
         if task.due_at is not None:  # a deadline that has passed stays the task's deadline
             record.due_at = task.due_at
@@ -362,6 +381,19 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
                            element_id=record.element_id,
                            data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},
                            at=now)
+
+
+def _reaches_new_stage(instance: ProcessInstance, record: TaskRecord) -> bool:
+    """Whether ``record`` moves the furthest stage reached (for reports). Both sides' tasks of one stage open
+    together: the first of them names the stage, so every escalation at that stage is counted under one name."""
+    if not record.stage:
+        return not any(t.stage for t in instance.tasks if t is not record)
+    current = next((t.stage for t in instance.tasks if t is not record and t.title == instance.stage_reached), None)
+    if current != record.stage:
+        return True
+    # Same stage: prefer the raising side's (or a neutral) task's title over the other side's.
+    holder = next((t for t in instance.tasks if t is not record and t.title == instance.stage_reached), None)
+    return holder is not None and holder.party == "counterpart" and record.party != "counterpart"
 
 
 def _assign_party_task(instance: ProcessInstance, record: TaskRecord, task, now: datetime) -> None:

@@ -159,6 +159,11 @@ def release_task(task_id: str):
     return jsonify(task_dict(instances.release_task(task_id, user=current_user)))
 
 
+@bp.post("/tasks/<task_id>/resend-link")
+def resend_task_link(task_id: str):
+    return jsonify(task_dict(instances.resend_link(task_id, user=current_user)))
+
+
 @bp.post("/tasks/<task_id>/reassign")
 def reassign_task(task_id: str):
     assignee = _json_body().get("assignee")

@@ -19,7 +19,7 @@ KIND_LABELS = {
     "notification_sent": "Notification", "notification_delivered": "E-mail delivered",
     "notification_failed": "E-mail could not be delivered", "reminder": "Reminder", "violation_reported": "Violation reported",
     "task_claimed": "Task taken", "task_released": "Task released", "task_reassigned": "Task reassigned",
-    "task_assigned": "Task assigned",
+    "task_assigned": "Task assigned", "link_resent": "New link e-mailed",
 }
 
 

@@ -104,6 +104,12 @@ def release(task_id: str):
                        "The task is released: anyone with its role can take it.")
 
 
+@bp.post("/tasks/<task_id>/resend-link")
+def resend_link(task_id: str):
+    return _assignment(task_id, lambda: instances.resend_link(task_id, user=current_user),
+                       "A new link was e-mailed; any earlier link for this task no longer works.")
+
+
 @bp.post("/tasks/<task_id>/reassign")
 def reassign(task_id: str):
     assignee = request.form.get("assignee", "")
