@@ -180,7 +180,26 @@ def assign(instance: ProcessInstance, record: TaskRecord) -> Assignment:
     if agency is not None and manager.agency_id != agency.id:
         return _fallback(record, agency, used, f"{manager.display_name}, line manager of {base.display_name}, "
                                                f"is not in {agency.name}")
+    above = _nearest_in_chain_holding(manager, record.role, agency, used)
+    if above is not None and above is not manager:
+        return Assignment(above, f"{above.display_name} is the nearest {record.role} above {base.display_name} "
+                                 f"in {agency.name if agency else 'their agency'}'s management chain")
     return Assignment(manager, f"line manager of {base.display_name}, who held the previous stage")
+
+
+def _nearest_in_chain_holding(start: User, role: str | None, agency: Agency | None, used: set[int]) -> User | None:
+    """The first person from ``start`` up the management chain who holds ``role`` (e.g. the Director above a
+    senior manager whose own manager is a head of service). None when nobody in the chain holds it, and then
+    the direct line manager takes the rung: where roles are not recorded, the structure decides."""
+    person, seen = start, set()
+    while person is not None and person.id not in seen and len(seen) < 20:
+        seen.add(person.id)
+        if agency is not None and person.agency_id != agency.id:
+            return None
+        if person.active and person.id not in used and person.has_role(role):
+            return person
+        person = person.line_manager
+    return None
 
 
 def _first_rung(instance: ProcessInstance, record: TaskRecord, side: EscalationParty | None) -> Assignment:
