@@ -27,26 +27,6 @@ def test_migrations_match_the_models(app_factory, clock):
         assert "ix_instances_case_lower" in indexes
 
 
-def test_setup_command_is_idempotent(app_factory, clock):
-    app = app_factory(deploy=False)
-    with app.app_context():
-        drop_everything()
-        runner = app.test_cli_runner()
-        first = runner.invoke(args=["setup"])
-        assert first.exit_code == 0, first.output
-        assert "partnership_escalation: version 1 deployed" in first.output
-        assert "demo data: 7 escalations created" in first.output
-        second = runner.invoke(args=["setup"])
-        assert second.exit_code == 0, second.output
-        assert "partnership_escalation: version 1 unchanged" in second.output
-        assert "demo data" not in second.output
-        from conftest import Api
-        owner = Api(app.test_client(), "owner")  # the demo process owner sees every demo escalation
-        stages = {i["case_reference"]: i["current_stage"] for i in owner.request("GET", "/api/instances")}
-        assert stages["DEMO-002"].startswith("Stage 2")
-        assert stages["DEMO-003"].startswith("Stage 3")
-
-
 def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(app_factory, clock):
     """Data written under the first schema survives `flask db upgrade` and the escalation can go on."""
     import json as jsonlib

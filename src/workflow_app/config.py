@@ -44,6 +44,8 @@ def from_environment(instance_path: Path) -> dict:
         "MAIL_FROM": os.environ.get("WORKFLOW_MAIL_FROM", "workflow-app@localhost"),
         # Absolute address of this app, for links in e-mails.
         "BASE_URL": os.environ.get("WORKFLOW_BASE_URL", "http://127.0.0.1:5000"),
+        # Size of the demo year made by `flask setup` (1.0: about 70 escalations); tests use less.
+        "DEMO_SCALE": float(os.environ.get("WORKFLOW_DEMO_SCALE", "1.0")),
         # Days a single-use link for a professional without an account stays valid.
         "EXTERNAL_LINK_DAYS": int(os.environ.get("WORKFLOW_EXTERNAL_LINK_DAYS", "14")),
         # "json": one JSON object per log line (for log collectors); anything else: plain text.

@@ -73,11 +73,13 @@ AGENCIES = {
     "cpa_iro_dispute_resolution": (("IRO and CPA Service",), ("Children's Social Work Service",)),
     "wraparound_conflict_resolution": (("Wraparound Milwaukee",),
                                        ("Milwaukee County Human Services", "DMCPS", "Lakeside Family Services")),
-    "case_manager_mediation": ((), ("Riverside Supported Living",)),
+    "case_manager_mediation": (("Riverside families (clients)",), ("Riverside Supported Living",)),
 }
 # Neutral staff belong to no agency (they serve every escalation), except where a protocol's neutral party is
 # itself an agency's worker: the case manager mediates from a case-management agency.
 NEUTRAL_AGENCY = {"case_manager_mediation": "Riverside Case Management"}
+# Protocols raised by a neutral role (the case manager is contacted about a conflict between client and provider).
+RAISED_BY_ROLE = {"case_manager_mediation": "Case Manager"}
 ESCALATIONS = {"partnership_escalation": 24, "wsscp_escalation": 14, "cpa_iro_dispute_resolution": 14,
                "wraparound_conflict_resolution": 12, "case_manager_mediation": 8}
 
@@ -286,7 +288,10 @@ class _Simulator:
                     positive = [v for v in values if v in ("resolved", "yes", "agreed", "satisfactory",
                                                            "concluded", "issues_resolution_concluded")]
                     negative = [v for v in values if v not in positive]
-                    data[f.name] = (positive or values)[0] if resolve or not negative else negative[0]
+                    # Going up a management level is the exception; most unresolved stages move to the next stage.
+                    weights = [0.25 if v == "refer_higher" else 1.0 for v in negative]
+                    data[f.name] = (positive or values)[0] if resolve or not negative else \
+                        self.rng.choices(negative, weights=weights)[0]
                 elif f.name in context:
                     data[f.name] = context[f.name]
                 elif f.name == "violation" and "none" in values:  # most conflicts are not policy violations
@@ -333,23 +338,26 @@ class _Simulator:
             track = self.rng.choice(sorted(org["tracks"]))
             other = org["tracks"][track]
             context["track"] = track
-        raiser = raising[0] if raising else self._neutral_starter(key)
+        raiser = self._neutral_starter(key) if key in RAISED_BY_ROLE or not raising else raising[0]
         context["case_reference"] = f"{key.split('_')[0].upper()}-{when:%y%m}-{number:03d}"
         context["_own_agency"] = raiser.agency.name if raiser.agency else None
         external = other is None or self.rng.random() < 0.12
+        raising_external = key in RAISED_BY_ROLE and self.rng.random() < 0.5  # e.g. a client without an account
         for f in (form.fields if form else ()):
             if not f.party_field:
                 continue
             kind, party = f.party_field
             chain = raising if party == "raising" else other
-            if kind == "agency" and chain:
-                context[f.name] = chain[0].agency.name
-            elif kind == "person" and chain and not (party == "counterpart" and external):
-                context[f.name] = chain[0].username
-            elif kind == "contact_name" and (external or not chain):
-                context[f.name] = f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}"
-            elif kind == "contact_email" and (external or not chain):
-                context[f.name] = f"contact{number}.{party}@partner.{MAIL_DOMAIN}"
+            side_external = external if party == "counterpart" else raising_external
+            if kind == "agency":
+                if chain:
+                    context[f.name] = chain[0].agency.name
+            elif kind == "person":
+                if chain and not side_external:
+                    context[f.name] = chain[0].username
+            elif side_external or not chain:
+                context[f.name] = (f"{self.rng.choice(FIRST)} {self.rng.choice(LAST)}" if kind == "contact_name"
+                                   else f"contact{number}.{party}@partner.{MAIL_DOMAIN}")
         data = self.fill(form, resolve=False, context=context)
         try:
             instance = instances.start_instance(key, data, user=raiser)
@@ -360,7 +368,7 @@ class _Simulator:
 
     def _neutral_starter(self, key: str) -> User:
         bundle = bundle_for(latest_deployment(key))
-        for lane in bundle.lanes:
+        for lane in ([RAISED_BY_ROLE[key]] if key in RAISED_BY_ROLE else bundle.lanes):
             holders = parties.holders_in_agency(lane, None)
             if holders:
                 return holders[0]
@@ -399,9 +407,10 @@ class _Simulator:
             if timer_time is not None and when == timer_time:
                 instances.fire_due_timers(instance.id)
                 continue
-            self.complete(next_task, resolve_chance)
+            if not self.complete(next_task, resolve_chance):
+                return  # left as it is: open, waiting for someone the organisation cannot supply
 
-    def complete(self, record: TaskRecord, resolve_chance: float) -> None:
+    def complete(self, record: TaskRecord, resolve_chance: float) -> bool:
         form = instances.task_form(record)
         # Later stages resolve more often; the two sides mostly agree with each other.
         stage = int(re.sub(r"\D", "", record.stage or "1") or 1)
@@ -415,14 +424,14 @@ class _Simulator:
                 if link is None or link.expires_at <= clock.now():  # as a raiser would: send a new link
                     raiser = db.session.get(User, record.instance.started_by_id)
                     instances.resend_link(record.id, user=raiser)
-                    return
+                    return True
                 instances.complete_by_link(external_links.token_for(link), data)
-                return
+                return True
             person = record.assigned_to or next(iter(_candidates(record)), None)
             if person is None:
-                admin = people.get_user("admin")
-                person = next(iter(parties.holders_in_agency(record.role, record.agency)), None) or admin
+                return False
             instances.complete_task(record.id, data, user=person)
+            return True
         except ServiceError as exc:
             db.session.rollback()
             log.info("demo: %s on '%s' of escalation %s: %s", type(exc).__name__, record.title, record.instance_id, exc)
@@ -430,10 +439,13 @@ class _Simulator:
             data = self.fill(form, resolve=not resolve, context={})
             person = record.assigned_to or next(iter(_candidates(record)), None)
             try:
-                if person is not None:
-                    instances.complete_task(record.id, data, user=person)
+                if person is None:
+                    return False
+                instances.complete_task(record.id, data, user=person)
+                return True
             except ServiceError:
                 db.session.rollback()
+                return False
 
 
 def _candidates(record: TaskRecord) -> list[User]:
@@ -441,8 +453,13 @@ def _candidates(record: TaskRecord) -> list[User]:
     return [u for u in access.candidates(record) if access.is_candidate(u, record)]
 
 
-def create_demo_data(seed: int = 2026, today: datetime | None = None) -> list[ProcessInstance]:
-    """Demo people, then a year of escalations for every deployed protocol, run by the engine."""
+def create_demo_data(seed: int = 2026, today: datetime | None = None, scale: float | None = None
+                     ) -> list[ProcessInstance]:
+    """Demo people, a year of escalations for every deployed protocol run by the engine, and a few raised today
+    that the README names (DEMO-001: Stage 1 open for sam.patel and jo.reed; DEMO-002: Stage 2 open for their
+    line managers). ``scale`` (default: config ``DEMO_SCALE``) shrinks or grows the year."""
+    from flask import current_app
+    scale = float(current_app.config.get("DEMO_SCALE", 1.0)) if scale is None else scale
     rng = random.Random(seed)
     orgs = create_demo_people(rng)
     end = (today or clock.now()).astimezone(timezone.utc)
@@ -450,7 +467,7 @@ def create_demo_data(seed: int = 2026, today: datetime | None = None) -> list[Pr
     plan: list[tuple[datetime, str, int]] = []
     for deployment in latest_deployments():
         key = deployment.protocol_key
-        count = ESCALATIONS.get(key, 8)
+        count = max(1, round(ESCALATIONS.get(key, 8) * scale))
         calendar = instances.calendar_of(deployment)
         for number in range(1, count + 1):
             # The last few start in the final weeks, so some disputes are open at every stage today.
@@ -471,8 +488,41 @@ def create_demo_data(seed: int = 2026, today: datetime | None = None) -> list[Pr
             created.append(escalation.instance_id)
             simulator.run(escalation, resolve_chance=rng.choice([0.25, 0.4, 0.55]))
     _suppress_past_mail(end)
+    created += _raised_today()
     db.session.commit()
     return [db.session.get(ProcessInstance, i) for i in created]
+
+
+TODAY_CASES = [
+    ("DEMO-001", "Referral closed with no further action although the child disclosed neglect at school.",
+     "Strategy discussion and a child and family assessment.", 0),
+    ("DEMO-002", "Step-down from child in need to early help while the home conditions have not improved.",
+     "Keep the child in need plan for three more months.", 1),
+]
+
+
+def _raised_today() -> list[int]:
+    """The partnership escalations the README points to, raised now by sam.patel against jo.reed."""
+    if latest_deployment("partnership_escalation") is None or people.get_user("sam.patel", required=False) is None:
+        return []
+    sam = people.get_user("sam.patel")
+    made = []
+    for reference, disagreement, wanted, stages_done in TODAY_CASES:
+        try:
+            instance = instances.start_instance("partnership_escalation", {
+                "case_reference": reference, "raising_agency": SCHOOL, "other_agency": SOCIAL_CARE,
+                "other_professional": "jo.reed", "disagreement": disagreement, "desired_outcome": wanted}, user=sam)
+        except ServiceError as exc:  # the diagram changed its start form: no named cases, say why
+            db.session.rollback()
+            log.warning("demo: %s not raised: %s", reference, exc)
+            continue
+        made.append(instance.id)
+        for _ in range(stages_done):
+            simulator = _Simulator(random.Random(len(made)), {}, clock.now())
+            for record in [t for t in instance.tasks if t.state == "ready"]:
+                data = simulator.fill(instances.task_form(record), resolve=False, context={})
+                instances.complete_task(record.id, data, user=record.assigned_to)
+    return made
 
 
 def _suppress_past_mail(end: datetime) -> None:

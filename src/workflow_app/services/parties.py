@@ -224,8 +224,9 @@ def _fallback(record: TaskRecord, agency: Agency | None, used: set[int], why: st
         return Assignment(holders[0], f"{why}; {holders[0].display_name} is the only {record.role}{where}",
                           fallback=True)
     if not holders:
-        return Assignment(None, f"{why}; and nobody holds the role '{record.role}'{where}, so the task waits "
-                                "for an administrator to assign it", fallback=True)
+        others = " else" if used else ""
+        return Assignment(None, f"{why}; and nobody{others} holds the role '{record.role}'{where}, so the task "
+                                "waits until an administrator gives the role to someone and assigns it", fallback=True)
     return Assignment(None, f"{why}; the task is available to every {record.role}{where} "
                             f"({', '.join(u.display_name for u in holders)})", fallback=True)
 
