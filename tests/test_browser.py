@@ -37,7 +37,7 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'browser.db'}", "WORKFLOW_SECRET_KEY": "browser",
-           "WORKFLOW_TIMER_SWEEP_SECONDS": "0"}
+           "WORKFLOW_TIMER_SWEEP_SECONDS": "0", "WORKFLOW_DEMO_SCALE": "0.2"}
     subprocess.run([*FLASK, "setup"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
     port = free_port()
     process = subprocess.Popen([*FLASK, "serve", "--port", str(port)], cwd=ROOT, env=env,
@@ -110,10 +110,10 @@ def test_policy_editor_changes_a_deadline_in_the_modeller_and_deploys_it(server)
     before = datetime.now(timezone.utc)
     instance = api_call(base, env, "/api/instances", token_user="sam.patel", body={
         "protocol": "partnership_escalation",
-        "data": {"case_reference": "B-1", "raising_professional": "Sam", "raising_agency": "Northfield Academy",
-                 "other_professional": "Jo", "other_agency": "Children's Social Care", "disagreement": "x",
-                 "desired_outcome": "y"}})
-    due = datetime.fromisoformat(instance["ready_tasks"][0]["due_at"])
+        "data": {"case_reference": "B-1", "raising_agency": "Northfield Academy", "other_professional": "jo.reed",
+                 "other_agency": "Children's Social Care", "disagreement": "x", "desired_outcome": "y"}})
+    raising_task = next(t for t in instance["ready_tasks"] if t["name"] == "stage1_discussion")
+    due = datetime.fromisoformat(raising_task["due_at"])
     expected = WorkingCalendar("GB-ENG", "Europe/London").add_working_days(before, 3)
     assert instance["version"] == 2
     assert due.date() == expected.date() and abs((due - expected).total_seconds()) < 120
@@ -131,8 +131,11 @@ def test_staff_complete_a_stage_and_the_process_owner_reads_the_history(server):
         staff.fill("#username", "sam.patel")
         staff.fill("#password", "demo-password")
         staff.click("button[type=submit]")
-        staff.click("text=Stage 1 – Direct professional to professional discussion >> nth=0")
+        demo_001 = staff.locator("tr", has_text="DEMO-001").locator("a", has_text="Stage 1")
+        demo_001.first.click()
+        assert "Raising side (Northfield Academy)" in staff.inner_text("dl.facts")
         staff.fill("#f-date_held", "2026-11-20")
+        staff.select_option("#f-discussion_method", index=1)
         staff.fill("#f-participants", "Sam Patel and Jo Reed")
         staff.select_option("#f-outcome", "unresolved")
         staff.fill("#f-action_plan", "Refer to line managers.")
@@ -153,8 +156,10 @@ def test_staff_complete_a_stage_and_the_process_owner_reads_the_history(server):
         owner.goto(escalation_url)
         owner.wait_for_selector("#diagram[data-ready=true]")
         timeline = owner.inner_text("ol.timeline")
-        assert "Task completed: Stage 1 – Direct professional to professional discussion" in timeline
+        assert "Raising side (Northfield Academy) Task completed: Stage 1 – Direct professional to professional discussion" \
+            in timeline
         assert "by sam.patel" in timeline and "Two meetings, positions unchanged." in timeline
+        assert "Other side (Children's Social Care) Task assigned" in timeline  # Jo Reed's acknowledgement
         assert owner.locator(".djs-element.path-active").count() >= 1  # the current stage is marked in the diagram
         owner.screenshot(path=str(ARTIFACTS / "owner-history.png"), full_page=True)
         owner.goto(f"{base}/reports/partnership_escalation")

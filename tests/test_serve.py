@@ -25,7 +25,7 @@ def free_port() -> int:
 @pytest.mark.slow
 def test_setup_then_serve(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}", "WORKFLOW_SECRET_KEY": "t",
-           "WORKFLOW_TIMER_SWEEP_SECONDS": "1"}
+           "WORKFLOW_TIMER_SWEEP_SECONDS": "1", "WORKFLOW_DEMO_SCALE": "0.2"}
     setup = subprocess.run([*FLASK, "setup"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert setup.returncode == 0, setup.stderr
     assert "partnership_escalation: version 1 deployed" in setup.stdout
@@ -53,8 +53,9 @@ def test_setup_then_serve(tmp_path):
                 return json.load(response)
 
         assert "partnership_escalation" in {p["key"] for p in get("/api/protocols")}
-        assert sorted((t["case_reference"], t["name"]) for t in get("/api/tasks")) == [
-            ("DEMO-001", "stage1_discussion"), ("DEMO-WS-1", "stage1_professional")]
+        mine = {(t["case_reference"], t["name"], t["party"]) for t in get("/api/tasks?view=mine")}
+        assert ("DEMO-001", "stage1_discussion", "raising") in mine  # the README's escalation, waiting for Sam
+        assert all(party == "raising" for _, _, party in mine)  # Sam never holds the other agency's side
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/inbox", timeout=5) as response:
             assert "Sign in" in response.read().decode()  # pages need a signed-in user
     finally:

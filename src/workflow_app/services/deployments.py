@@ -239,8 +239,29 @@ def _elements(bpmn_xml: str) -> dict[str, tuple[str, str, bytes]]:
             copy = etree.fromstring(etree.tostring(element))
             for ref in copy.findall("bpmn:incoming", DIAGRAM_NS) + copy.findall("bpmn:outgoing", DIAGRAM_NS):
                 copy.remove(ref)
+            _normalise(copy)
             result[element.get("id")] = (kind, element.get("name") or "", etree.tostring(copy, method="c14n"))
     return result
+
+
+# Attributes at their BPMN default value: modellers differ in writing them out (bpmn-js omits them).
+DEFAULT_ATTRIBUTES = {"cancelActivity": "true", "isInterrupting": "true", "parallelMultiple": "false",
+                      "isForCompensation": "false", "startQuantity": "1", "completionQuantity": "1"}
+
+
+def _normalise(element) -> None:
+    """Make two serialisations of the same element compare equal: no indentation-only text, no default-valued
+    attributes (a file saved by the modeller then shows only what really changed)."""
+    for node in element.iter():
+        if not isinstance(node.tag, str):
+            continue
+        if node.text is not None and not node.text.strip():
+            node.text = None
+        if node.tail is not None and not node.tail.strip():
+            node.tail = None
+        for name, default in DEFAULT_ATTRIBUTES.items():
+            if node.get(name) == default:
+                del node.attrib[name]
 
 
 @dataclass
