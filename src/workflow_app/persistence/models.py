@@ -185,7 +185,7 @@ class ProcessInstance(db.Model):
     agencies: Mapped[list[Agency]] = relationship(secondary=instance_agencies, order_by="Agency.name")
     tasks: Mapped[list["TaskRecord"]] = relationship(back_populates="instance", order_by="TaskRecord.created_at")
     history: Mapped[list["HistoryEntry"]] = relationship(back_populates="instance", order_by="HistoryEntry.id")
-    parties: Mapped[list["EscalationParty"]] = relationship(order_by="EscalationParty.party")
+    parties: Mapped[list["EscalationParty"]] = relationship(order_by="EscalationParty.party.desc()")  # raising first
 
     __mapper_args__ = {"version_id_col": lock_version}
 

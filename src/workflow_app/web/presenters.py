@@ -122,8 +122,10 @@ def register_template_helpers(app: Flask) -> None:
         """Booleans as Yes/No and table rows as 'a — b' lines; everything else as it is."""
         if isinstance(value, bool):
             return "Yes" if value else "No"
-        if isinstance(value, list) and all(isinstance(row, dict) for row in value):
+        if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
             return "\n".join(" — ".join(str(v) for v in row.values()) for row in value)
+        if isinstance(value, list):  # e.g. who a notice was sent to
+            return ", ".join(str(v) for v in value) or "—"
         return value
 
     @app.context_processor
