@@ -84,6 +84,12 @@ ESCALATIONS = {"partnership_escalation": 24, "wsscp_escalation": 14, "cpa_iro_di
                "wraparound_conflict_resolution": 12, "case_manager_mediation": 8}
 
 
+NAMED_PEOPLE = {"sam.patel": "Sam Patel", "manager.school": "Helen Walsh", "senior.school": "Ravi Mehta",
+                "senior2.school": "Priya Shah", "dir.school": "Dana Okafor", "jo.reed": "Jo Reed",
+                "manager.csc": "Dan Fox", "senior.csc": "Lee Carter", "senior2.csc": "Aisha Khan",
+                "dir.csc": "Morgan Hale"}
+
+
 def username_for(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", ".", name.casefold()).strip(".")
 
@@ -160,7 +166,7 @@ def _build_chain(agency: str, rungs: list[tuple[str | None, str]], names: _Names
         if username is None:
             username, display = names.next()
         else:
-            display = " ".join(part.capitalize() for part in username.split("."))
+            display = NAMED_PEOPLE.get(username) or " ".join(part.capitalize() for part in username.split("."))
         person = _add_person(username, display, agency=agency, roles=[role], manager=manager)
         made.append(person)
         manager = person.username
