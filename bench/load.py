@@ -1,6 +1,11 @@
-"""Bounded load test on loopback: N concurrent users raise escalations and complete Stage 1 against
-gunicorn (several workers) plus a timer/mail worker on PostgreSQL; optionally kill -9 one web worker
+"""Bounded load test on loopback: N concurrent users raise escalations and take them through Stage 1
+against gunicorn (several workers) plus a timer/mail worker on PostgreSQL; optionally kill -9 one web worker
 midway. Prints throughput, p50/p95 latency and errors, then checks every instance's history is complete.
+
+The partnership escalation is a two-party ladder. Each loop, as the people the tasks are assigned to (two
+agencies' management chains, every role a different person; see common.py): the raising professional
+raises an escalation and records the Stage 1 discussion ('unresolved', with evidence), then the other
+agency's professional acknowledges it, which closes Stage 1 and opens Stage 2 for both sides' line managers.
 
     .venv/bin/python bench/load.py --database postgresql+psycopg://postgres@127.0.0.1:5432/wf_load \\
         [--users 50] [--seconds 60] [--workers 4] [--kill-worker]
@@ -24,11 +29,37 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from common import (FAST_HASHING, OTHER_PROFESSIONAL, PROTOCOL, RAISER, STAGE2_HOLDERS, START,  # noqa: E402
+                    bench_people, other_form, raising_form)
+
 FLASK = [sys.executable, "-m", "flask", "--app", "workflow_app"]
-START = {"raising_professional": "Load test", "raising_agency": "Northfield Academy",
-         "other_professional": "B", "other_agency": "Children's Social Care", "disagreement": "x", "desired_outcome": "y"}
-STAGE1 = {"date_held": "2026-12-01", "participants": "A, B", "outcome": "unresolved", "action_plan": "escalate",
-          "evidence_explored": "meetings"}
+STAGE1_RAISING, STAGE1_OTHER = raising_form("unresolved"), other_form("resolved")
+# The history an escalation has after each step of the loop (delivery records of e-mails are left out: they
+# depend on the mail worker, not on the step). Stage 1 -> 2 must be all or nothing, whatever was killed.
+AFTER_START = ["started", "routed", "notification_sent", "task_assigned", "task_assigned"]
+AFTER_RAISING = AFTER_START + ["task_completed"]
+AFTER_CLOSING = AFTER_RAISING + ["task_completed", "escalated", "routed", "notification_sent", "task_assigned",
+                                 "task_assigned"]
+DELIVERY_KINDS = {"notification_delivered", "notification_failed"}
+
+
+def create_people(database: str) -> dict[str, str]:
+    """Both chains (once per database) and an API token for each of the two professionals."""
+    from workflow_app import create_app
+    from workflow_app.extensions import db
+    from workflow_app.services import people
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database, "TIMER_SWEEP_SECONDS": 0, "SECRET_KEY": "load",
+                      **FAST_HASHING})
+    with app.app_context():
+        if people.get_user(RAISER, required=False) is None:
+            bench_people()
+        tokens = {name: people.issue_token(people.get_user(name), label="load test")[1]
+                  for name in (RAISER, OTHER_PROFESSIONAL)}
+        db.session.commit()
+        db.engine.dispose()
+    return tokens
 
 
 def free_port() -> int:
@@ -59,11 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     env = {**os.environ, "DATABASE_URL": args.database, "WORKFLOW_SECRET_KEY": "load", "WORKFLOW_SMTP_PORT": "1"}
     subprocess.run([*FLASK, "setup", "--no-demo"], cwd=ROOT, env=env, check=True, capture_output=True)
-    for username, agency in (("loader", "Northfield Academy"), ("other.side", "Children's Social Care")):
-        subprocess.run([*FLASK, "users", "create", username, "--password", "load-test-password", "--role",
-                        "Professional", "--agency", agency], cwd=ROOT, env=env, check=True, capture_output=True)
-    token = subprocess.run([*FLASK, "users", "token", "loader"], cwd=ROOT, env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    tokens = create_people(args.database)
+    raiser, other = tokens[RAISER], tokens[OTHER_PROFESSIONAL]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
@@ -78,29 +106,36 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)  # waiting for gunicorn to listen
-        latencies, errors, dropped, started, lock = [], [], [], [], threading.Lock()
+        latencies: dict[str, list[float]] = {"start": [], "complete raising side": [], "complete other side": []}
+        errors, dropped, started, lock = [], [], [], threading.Lock()
         stop_at = time.monotonic() + args.seconds
+
+        def step(name: str, token: str, method: str, path: str, body: dict, expect: int) -> dict | None:
+            """One request, timed; None (and the error noted) unless it answered ``expect``."""
+            began = time.perf_counter()
+            status, answer = call(base, token, method, path, body)
+            with lock:
+                latencies[name].append((time.perf_counter() - began) * 1000)
+                if status != expect:
+                    (dropped if status == 0 else errors).append((name, status, answer.get("error")))
+            return answer if status == expect else None
 
         def user(number: int) -> None:
             n = 0
             while time.monotonic() < stop_at:
                 n += 1
-                t0 = time.perf_counter()
-                status, body = call(base, token, "POST", "/api/instances",
-                                    {"protocol": "partnership_escalation", "data": {**START, "case_reference": f"L-{number}-{n}"}})
-                t1 = time.perf_counter()
-                if status != 201:
-                    with lock:
-                        (dropped if status == 0 else errors).append(("start", status, body.get("error")))
+                body = step("start", raiser, "POST", "/api/instances",
+                            {"protocol": PROTOCOL, "data": {**START, "case_reference": f"L-{number}-{n}"}}, 201)
+                if body is None:
                     continue
-                task_id = body["ready_tasks"][0]["id"]
-                status2, body2 = call(base, token, "POST", f"/api/tasks/{task_id}/complete", {"data": STAGE1})
-                t2 = time.perf_counter()
                 with lock:
-                    latencies.extend([(t1 - t0) * 1000, (t2 - t1) * 1000])
-                    started.append((body["id"], status2 == 200))
-                    if status2 != 200:
-                        (dropped if status2 == 0 else errors).append(("complete", status2, body2.get("error")))
+                    started.append(body["id"])
+                ready = {t["name"]: t for t in body["ready_tasks"]}
+                mine, theirs = ready["stage1_discussion"]["id"], ready["stage1_acknowledge"]["id"]
+                if step("complete raising side", raiser, "POST", f"/api/tasks/{mine}/complete",
+                        {"data": STAGE1_RAISING}, 200) is None:
+                    continue
+                step("complete other side", other, "POST", f"/api/tasks/{theirs}/complete", {"data": STAGE1_OTHER}, 200)
 
         threads = [threading.Thread(target=user, args=(i,)) for i in range(args.users)]
         began = time.monotonic()
@@ -115,33 +150,39 @@ def main() -> None:
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - began
-        ordered = sorted(latencies)
+        ordered = sorted(x for samples in latencies.values() for x in samples)
         print(f"users {args.users}, web workers {args.workers}, {elapsed:.0f}s")
-        print(f"requests {len(latencies)}  throughput {len(latencies) / elapsed:.1f} req/s  "
+        print(f"requests {len(ordered)}  throughput {len(ordered) / elapsed:.1f} req/s  "
               f"p50 {statistics.median(ordered):.1f} ms  p95 {ordered[int(len(ordered) * 0.95) - 1]:.1f} ms  "
               f"errors {len(errors)}  connections cut by the kill {len(dropped)}")
+        for name, samples in latencies.items():
+            if samples:
+                print(f"  {name:<24} n {len(samples):>6}  p50 {statistics.median(samples):>7.1f} ms")
         for error in errors[:5]:
             print("  error:", error)
         # Every escalation in the database — including any whose request was cut by the kill — has a history
-        # that matches its state: nothing half-written. Stage 1 done <=> completion and escalation recorded.
-        incomplete, total, page = 0, 0, 1
+        # that matches its state: nothing half-written. Each step's history and ready tasks come together.
+        expected_ready = {len(AFTER_START): {"stage1_discussion": RAISER, "stage1_acknowledge": OTHER_PROFESSIONAL},
+                          len(AFTER_RAISING): {"stage1_acknowledge": OTHER_PROFESSIONAL},
+                          len(AFTER_CLOSING): dict(zip(("stage2_discussion", "stage2_acknowledge"), STAGE2_HOLDERS))}
+        incomplete, total, at_stage2, page = 0, 0, 0, 1
         while True:
-            status, listed = call(base, token, "GET", f"/api/instances?sort=oldest&page={page}")
+            status, listed = call(base, raiser, "GET", f"/api/instances?sort=oldest&page={page}")
             if status != 200 or not listed:
                 break
             for summary in listed:
                 total += 1
-                _, body = call(base, token, "GET", f"/api/instances/{summary['id']}")
-                kinds = [h["kind"] for h in body.get("history", [])]
-                at_stage2 = (body.get("current_stage") or "").startswith("Stage 2")
-                expected = ["started", "routed", "notification_sent"] + (
-                    ["task_completed", "escalated", "routed", "notification_sent"] if at_stage2 else [])
-                if kinds != expected or len(body.get("ready_tasks", [])) != 1:
+                _, body = call(base, raiser, "GET", f"/api/instances/{summary['id']}")
+                kinds = [h["kind"] for h in body.get("history", []) if h["kind"] not in DELIVERY_KINDS]
+                ready = {t["name"]: t.get("assigned_to") for t in body.get("ready_tasks", [])}
+                if kinds not in (AFTER_START, AFTER_RAISING, AFTER_CLOSING) or ready != expected_ready[len(kinds)]:
                     incomplete += 1
+                at_stage2 += kinds == AFTER_CLOSING
             page += 1
-        client_seen = sum(1 for _, done in started if done)
-        print(f"instances in the database {total} (client saw {len(started)} started, {client_seen} completed); "
-              f"with history not matching their state {incomplete}")
+        failed = sum(1 for e in errors + dropped if e[0] == "complete other side")
+        closed = len(latencies["complete other side"]) - failed
+        print(f"instances in the database {total} (client saw {len(started)} started, {closed} taken to Stage 2; "
+              f"database has {at_stage2} at Stage 2); with history not matching their state {incomplete}")
     finally:
         web.terminate()
         worker.terminate()

@@ -4,6 +4,12 @@ The sweep should cost in proportion to the timers that are due, not to the open 
 due-timer index (instances.next_timer_at) is one indexed range query. Each run starts from a copy of
 the same database, so runs are independent; the table shows the median of several runs.
 
+Every instance is a partnership escalation at Stage 1, raised by the raising professional with the other
+agency's professional named (two agencies' chains, see common.py), so both sides hold a Stage 1 task with a
+2-working-day deadline. A due instance fires both: the raising side's deadline records a breach and tells
+both sides (its task stays open: nothing escalates without evidence); the other side's acknowledgement
+deadline closes that task as "no response" and tells both sides. "fired" counts instances.
+
     .venv/bin/python bench/timer_sweep.py [--open 10000] [--runs 5]
 """
 from __future__ import annotations
@@ -26,9 +32,9 @@ from workflow_app.cli import deploy_repository_diagrams  # noqa: E402
 from workflow_app.extensions import db  # noqa: E402
 from workflow_app.services import instances, timers  # noqa: E402
 
-from common import FAST_HASHING, START, bench_user  # noqa: E402
+from common import FAST_HASHING, PROTOCOL, START, bench_user  # noqa: E402
 
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)  # Tuesday; Stage 1 is due Thursday 09:00 + offset
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)  # Tuesday; both Stage 1 deadlines: Thursday 09:00 + offset
 FIRST_DUE = datetime(2026, 12, 3, 9, 0, tzinfo=timezone.utc)
 
 
@@ -46,7 +52,7 @@ def build_template(path: Path, count: int) -> None:
         user = bench_user()
         for n in range(count):
             traveller.move_to(T0 + timedelta(seconds=n))
-            instances.start_instance("partnership_escalation", {**START, "case_reference": f"B-{n}"}, user=user)
+            instances.start_instance(PROTOCOL, {**START, "case_reference": f"B-{n}"}, user=user)
             if n % 500 == 0:
                 db.session.expire_all()
                 print(f"  built {n}/{count}", file=sys.stderr, flush=True)
@@ -62,6 +68,10 @@ def sweep_ms(template: Path, workdir: Path, due: int) -> tuple[float, int]:
         began = time.perf_counter()
         result = timers.run_once(limit=100_000)
         elapsed = (time.perf_counter() - began) * 1000
+        if result.fired:  # not timed: the first due escalation recorded both sides' Stage 1 deadlines
+            breached = sorted(h.element_id for h in instances.get_instance(result.fired[0]).history
+                              if h.kind == "deadline_breached")
+            assert breached == ["stage1_acknowledge", "stage1_discussion"], breached
         db.engine.dispose()
     return elapsed, len(result.fired)
 

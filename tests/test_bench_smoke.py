@@ -20,6 +20,9 @@ def run(*args: str) -> str:
 def test_core_bench_prints_its_table():
     out = run("bench/core.py", "--instances", "6", "--completions", "3")
     assert "start instance (partnership_escalation)" in out and "timer sweep, 6 open instances, none due" in out
+    # Both completions of the two-party Stage 1 are timed: one that leaves the stage open, one that closes it.
+    assert "complete one task: raising side, Stage 1 (stage stays open)" in out
+    assert "complete one task: other side, closes Stage 1, opens Stage 2" in out
 
 
 @pytest.mark.slow
@@ -32,13 +35,17 @@ def test_timer_sweep_bench_fires_exactly_the_due_count():
 @pytest.mark.slow
 def test_history_bench_prints_page_timings():
     out = run("bench/history.py", "--instances", "300", "--runs", "1")
+    assert "walked 18 template escalations through the engine" in out
     assert "filled 300 instances" in out and "protocol report (all figures)" in out
 
 
 @pytest.mark.slow
 def test_run_all_prints_the_table_with_the_raw_floor_ratio():
     out = run("bench/run_all.py", "--instances", "4", "--repeat", "3")
-    assert "raw SpiffWorkflow floor" in out and "complete task / raw floor" in out
+    assert "raw SpiffWorkflow floor: raising side, Stage 1" in out
+    assert "raw SpiffWorkflow floor: other side, Stage 1 -> 2" in out
+    assert "complete task / raw floor: raising side, Stage 1" in out
+    assert "complete task / raw floor: other side, Stage 1 -> 2" in out
 
 
 @pytest.mark.slow
@@ -46,3 +53,7 @@ def test_load_script_runs_and_checks_every_history(tmp_path):
     out = run("bench/load.py", "--database", f"sqlite:///{tmp_path / 'load.db'}", "--users", "3", "--seconds", "3",
               "--workers", "2")
     assert "errors 0" in out and "with history not matching their state 0" in out
+    seen = out.split("client saw ")[1]
+    started, to_stage2, in_db = int(seen.split()[0]), int(seen.split(", ")[1].split()[0]), int(
+        seen.split("database has ")[1].split()[0])
+    assert started > 0 and to_stage2 == in_db  # every loop the client saw finish is at Stage 2 in the database

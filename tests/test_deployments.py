@@ -17,6 +17,11 @@ SOURCE = (ROOT / "bpmn" / "partnership_escalation.bpmn").read_text()
 ROUTING = (ROOT / "dmn" / "partnership_routing.dmn").read_text()
 
 
+def line_of(element_id: str, text: str = SOURCE) -> int:
+    """The line of the partnership diagram where an element starts."""
+    return text[:text.index(f'id="{element_id}"')].count("\n") + 1
+
+
 @pytest.fixture
 def diagram_dirs(tmp_path):
     bpmn_dir, dmn_dir = tmp_path / "bpmn", tmp_path / "dmn"
@@ -61,7 +66,7 @@ def test_missing_decision_table_is_refused(crafted_app, diagram_dirs):
     _, dmn_dir = diagram_dirs
     (dmn_dir / "partnership_routing.dmn").unlink()
     message = deploy_failure(crafted_app)
-    assert "element 'route_counterpart'" in message
+    assert f"partnership_escalation.bpmn, line {line_of('route_stage1')}, element 'route_stage1'" in message
     assert "refers to decision 'partnership_routing', which no DMN file defines" in message
 
 
@@ -75,8 +80,12 @@ def test_flow_to_a_missing_element_is_refused_by_the_engine(crafted_app, diagram
 
 def test_enum_field_without_choices_is_refused(crafted_app, diagram_dirs):
     bpmn_dir, _ = diagram_dirs
-    broken = SOURCE.replace('<camunda:value id="resolved" name="Resolved – agreed local resolution" />', "")
-    broken = broken.replace('<camunda:value id="unresolved" name="Unresolved – refer to line managers (Stage 2)" />', "")
+    # The first choices in the file are the raising side's Stage 1 outcome: remove just those two.
+    broken = SOURCE.replace('<camunda:value id="resolved" name="Resolved – plan of action agreed with the other agency" />',
+                            "", 1)
+    broken = broken.replace('<camunda:value id="unresolved" name="Unresolved – refer to both line managers (Stage 2)" />',
+                            "", 1)
+    assert broken.count("<camunda:value ") == SOURCE.count("<camunda:value ") - 2
     (bpmn_dir / "partnership_escalation.bpmn").write_text(broken)
     message = deploy_failure(crafted_app)
     assert "element 'stage1_discussion'" in message and "Choice field 'outcome' has no choices" in message
@@ -117,16 +126,19 @@ def test_routing_table_without_a_matching_rule_stops_the_instance_visibly(app_fa
     (dmn_dir / "partnership_routing.dmn").write_text(routing[:start] + routing[end:])
     app = app_factory(BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)
     with app.app_context():
-        from conftest import Api
-        from test_partnership_escalation import START, record
+        from conftest import Api, make_chain
+        from test_partnership_escalation import CSC, OTHER, RAISING, SCHOOL, complete, other, raising, ready, start
+        make_chain(SCHOOL, RAISING)
+        make_chain(CSC, OTHER)
         api = Api(app.test_client())
-        instance = api.start("partnership_escalation", START)
-        task = instance["ready_tasks"][0]
-        body = api.complete(task["id"], record("unresolved"))
+        instance_id = start(api)
+        tasks = ready(api, instance_id)  # Stage 1 is routed: its rule is still there
+        complete(api, tasks["stage1_discussion"], raising("unresolved"))
+        body = complete(api, tasks["stage1_acknowledge"], other("resolved"))  # both answered: refer up to Stage 2
         assert body["status"] == "error"
         assert "No rule in decision table 'partnership_routing' matches {'Stage': 2}" in body["error"]
         error = body["history"][-1]
-        assert error["kind"] == "error" and error["element_id"] == "route_counterpart"
+        assert error["kind"] == "error" and error["element_id"] == "route_stage2"
         assert body["ready_tasks"] == []
         listed = api.request("GET", "/api/instances?status=error")
         assert [i["id"] for i in listed] == [body["id"]]
@@ -167,3 +179,59 @@ def test_timer_expression_that_cannot_work_is_refused(crafted_app, diagram_dirs,
         SOURCE.replace(">working_days(5)</bpmn:timeDate>", f">{expression}</bpmn:timeDate>", 1))
     message = deploy_failure(crafted_app)
     assert "element 'stage2_deadline'" in message and complaint in message
+
+
+BREACH_TOLD = '<camunda:property name="recipients" value="@raising,@counterpart" />'  # first: stage1_breach_notified
+
+
+@pytest.mark.parametrize("recipients,complaint", [
+    ("@raising,Chief Wizard", "recipients names 'Chief Wizard', which is neither a lane of this diagram nor a role "
+                              "anyone can hold, so nobody would be told"),
+    ("@raising,@boss", "recipients names '@boss', which is not a recipient token"),
+])
+def test_a_notification_that_names_nobody_is_refused_with_file_line_and_element(crafted_app, diagram_dirs,
+                                                                                recipients, complaint):
+    bpmn_dir, _ = diagram_dirs
+    assert SOURCE.index(BREACH_TOLD) > SOURCE.index('id="stage1_breach_notified"')
+    broken = SOURCE.replace(BREACH_TOLD, f'<camunda:property name="recipients" value="{recipients}" />', 1)
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(broken)
+    message = deploy_failure(crafted_app)
+    assert (f"partnership_escalation.bpmn, line {line_of('stage1_breach_notified')}, "
+            f"element 'stage1_breach_notified': {complaint}") in message
+
+
+def test_a_role_the_installation_knows_is_a_valid_recipient(crafted_app, diagram_dirs):
+    """Not a lane of this diagram, but a role people hold (e.g. a Business Team): accepted."""
+    from workflow_app.services import people
+    people.get_or_create_role("Business Team")
+    db.session.commit()
+    bpmn_dir, _ = diagram_dirs
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(
+        SOURCE.replace(BREACH_TOLD, '<camunda:property name="recipients" value="@raising,Business Team" />', 1))
+    assert [r.created for r in deploy_repository_diagrams()] == [True]
+
+
+def test_a_routing_table_output_that_names_nobody_is_refused(crafted_app, diagram_dirs):
+    """``recipients_from`` a DMN output: every value the table can output is checked, and the refusal names the
+    diagram element that reads it and the DMN file and line of the value."""
+    _, dmn_dir = diagram_dirs
+    entry = ROUTING.index('<outputEntry id="stage_2_out3">')  # Stage 2's "who must be told": both line managers
+    told = '<text>"@raising_manager,@counterpart_manager"</text>'
+    assert ROUTING.index(told, entry) < ROUTING.index("</outputEntry>", entry)
+    broken = ROUTING[:entry] + ROUTING[entry:].replace(told, '<text>"@raising_manager,Area Boss"</text>', 1)
+    (dmn_dir / "partnership_routing.dmn").write_text(broken)
+    entry_line = ROUTING[:entry].count("\n") + 1
+    message = deploy_failure(crafted_app)
+    assert (f"partnership_escalation.bpmn, line {line_of('notify_stage1')}, element 'notify_stage1': 'notify' output "
+            f"of partnership_routing.dmn (line {entry_line}) names 'Area Boss'") in message
+    assert "nobody would be told" in message
+
+
+def test_recipients_from_a_variable_no_table_outputs_is_refused(crafted_app, diagram_dirs):
+    bpmn_dir, _ = diagram_dirs
+    reads = '<camunda:property name="recipients_from" value="notify" />'
+    (bpmn_dir / "partnership_escalation.bpmn").write_text(
+        SOURCE.replace(reads, '<camunda:property name="recipients_from" value="who_to_tell" />', 1))
+    message = deploy_failure(crafted_app)
+    assert (f"line {line_of('notify_stage1')}, element 'notify_stage1': recipients come from 'who_to_tell', "
+            "which no decision table outputs") in message

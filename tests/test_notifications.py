@@ -208,43 +208,77 @@ def test_in_app_notices_and_the_bell(mail_app, api):
     assert 'aria-label="Notices: 0 unread"' in client.get("/inbox").get_data(as_text=True)
 
 
+def partnership_people() -> None:
+    """The partnership escalation's two management chains (its ``people`` fixture), e-mail name@example.org."""
+    from conftest import make_chain
+    from test_partnership_escalation import CSC, OTHER, RAISING, SCHOOL
+    make_chain(SCHOOL, RAISING)
+    make_chain(CSC, OTHER)
+
+
 def test_daily_digest_lists_tasks_due_in_two_working_days(mail_app, api, smtp, clock):
-    person("jo.reed", "Professional", agency="Children's Social Care")
-    from test_partnership_escalation import START
-    instance_id = api.start("partnership_escalation", START)["id"]  # Stage 1 due Thursday 09:00
-    api.request("POST", f"/api/tasks/{api.ready(instance_id)['id']}/release")
+    from test_partnership_escalation import start
+    partnership_people()
+    instance_id = start(api)  # Stage 1: both professionals' tasks due Thursday 09:00
     notifications.deliver_pending()  # the Stage 1 notice
     smtp.messages.clear()
-    assert mail_app.test_cli_runner().invoke(args=["notifications", "digest"]).output == "digests queued: 1\n"
-    assert "sent 1" in mail_app.test_cli_runner().invoke(args=["notifications", "send-once"]).output
-    [(to, subject, body)] = smtp.received()
-    assert to == email_of("jo.reed") and subject == "1 task(s) due in the next 2 working days"
-    assert "Stage 1 – Direct professional to professional discussion" in body and "Thu 03 Dec 2026, 09:00 GMT" in body
+    assert mail_app.test_cli_runner().invoke(args=["notifications", "digest"]).output == "digests queued: 2\n"
+    assert "sent 2" in mail_app.test_cli_runner().invoke(args=["notifications", "send-once"]).output
+    digests = {to: (subject, body) for to, subject, body in smtp.received()}
+    assert sorted(digests) == ["jo.reed@example.org", "sam.patel@example.org"]  # each side; nobody else has a task
+    tasks = {t["assigned_to"]: t for t in api.instance(instance_id)["ready_tasks"]}
+    for username, other_username in (("sam.patel", "jo.reed"), ("jo.reed", "sam.patel")):
+        subject, body = digests[f"{username}@example.org"]
+        assert subject == "1 task(s) due in the next 2 working days"
+        assert tasks[username]["title"] in body and "Thu 03 Dec 2026, 09:00 GMT" in body
+        assert f"{BASE_URL}/tasks/{tasks[username]['id']}" in body
+        assert tasks[other_username]["title"] not in body  # the other side's task is not theirs
 
 
 def test_partnership_escalation_notice_reaches_both_agencies_line_managers(mail_app, api, smtp):
-    person("manager.school", "Line Manager", agency="Northfield Academy")
-    person("manager.csc", "Line Manager", agency="Children's Social Care")
+    """'referred to each professionals' own line manager': the line manager of each Stage 1 professional is told
+    by e-mail, with the evidence, and nobody else holding the role (another line manager in either agency, or in
+    an agency outside the dispute)."""
+    from test_partnership_escalation import CSC, SCHOOL, complete, other, raising, ready, start
+    partnership_people()
+    person("other.lm.school", "Line Manager", agency=SCHOOL)
+    person("other.lm.csc", "Line Manager", agency=CSC)
     person("manager.police", "Line Manager", agency="Police")
-    from test_partnership_escalation import START, record
-    instance_id = api.start("partnership_escalation", START)["id"]
-    api.complete(api.ready(instance_id)["id"], record("unresolved"))
+    instance_id = start(api)
+    notifications.deliver_pending()  # the Stage 1 notice to both professionals
+    smtp.messages.clear()
+    tasks = ready(api, instance_id)
+    complete(api, tasks["stage1_discussion"], raising("unresolved"))
+    complete(api, tasks["stage1_acknowledge"], other("resolved"))
     notifications.deliver_pending()
     received = sorted((to, subject.split(" – ")[0]) for to, subject, _ in smtp.received())
-    assert received == [(email_of("manager.csc"), "People at this stage notified"),
-                        (email_of("manager.school"), "People at this stage notified")]
-    body = smtp.received()[0][2]
-    assert "Stage: 2" in body and "Notify: Both professionals' line managers" in body
+    assert received == [("max.lm@example.org", "Both line managers told of the referral"),
+                        ("mia.lm@example.org", "Both line managers told of the referral")]
+    stage2 = {t["assigned_to"]: t for t in api.instance(instance_id)["ready_tasks"]}
+    for to, _, body in smtp.received():
+        assert "Stage: 2" in body and "Evidence explored: Two calls and a meeting held; positions unchanged." in body
+        manager = to.removesuffix("@example.org")
+        assert f"A task is waiting for you: {stage2[manager]['title']}" in body  # each finds their own task
+        assert f"{BASE_URL}/tasks/{stage2[manager]['id']}" in body
 
 
 def test_recipient_tokens_name_the_raiser_and_the_senders_line_manager(mail_app, api):
     from workflow_app.persistence.models import ProcessInstance
     from workflow_app.services.people import get_user
-    person("boss", "Line Manager", agency="Children's Social Care")
-    person("worker", "Professional", agency="Children's Social Care", line_manager="boss")
-    from test_partnership_escalation import START
-    instance = db.session.get(ProcessInstance, api.start("partnership_escalation", START, user="worker")["id"])
-    people, unresolved, _contacts = notifications.resolve_recipients(instance, "@raiser, @line_manager, Chief Wizard",
-                                                          get_user("worker"))
-    assert sorted(p.username for p in people) == ["boss", "worker"]
+    from test_partnership_escalation import start
+    partnership_people()
+    instance = db.session.get(ProcessInstance, start(api))  # raised by sam.patel, other side jo.reed
+    tokens = "@raiser, @line_manager, Chief Wizard"
+    # Sent by the raising professional: their own line manager.
+    people, unresolved, _contacts = notifications.resolve_recipients(instance, tokens, get_user("sam.patel"))
+    assert sorted(p.username for p in people) == ["mia.lm", "sam.patel"]
     assert unresolved == ["Chief Wizard"]
+    # Sent by the other side's professional: @raiser is still who raised it; @line_manager is the sender's.
+    people, unresolved, _contacts = notifications.resolve_recipients(instance, tokens, get_user("jo.reed"))
+    assert sorted(p.username for p in people) == ["max.lm", "sam.patel"]
+    assert unresolved == ["Chief Wizard"]
+    # The party tokens: whoever holds each side's current rung, and that person's line manager.
+    people, unresolved, _contacts = notifications.resolve_recipients(
+        instance, "@raising, @counterpart, @raising_manager, @counterpart_manager", None)
+    assert sorted(p.username for p in people) == ["jo.reed", "max.lm", "mia.lm", "sam.patel"]
+    assert unresolved == []

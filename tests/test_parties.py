@@ -267,3 +267,13 @@ def test_an_expired_link_can_be_replaced_and_the_old_one_stops_working(org, part
     # Someone outside the escalation cannot ask for links.
     make_user("nosy.parker", roles=["Professional"], agency="Riverside Health Visiting")
     org.as_user("nosy.parker").request("POST", f"/api/tasks/{ack['id']}/resend-link", expect=403)
+
+
+def test_someone_of_another_agency_cannot_raise_for_this_side(org, party_app):
+    with party_app.app_context():
+        make_user("csc.worker", roles=["Professional"], agency=CSC, line_manager="cal.lm")
+    body = org.as_user("csc.worker").start("two_party_test", {"case_reference": "P-9", "raising_agency": SCHOOL,
+                                                              "other_agency": CSC, "other_person": "jo.reed"},
+                                           expect=400)
+    assert body["fields"]["raising_agency"].startswith("You work for Children's Social Care")
+    assert org.request("GET", "/api/instances") == []

@@ -397,7 +397,7 @@ def test_stage1_deadlines_record_breaches_and_nothing_escalates_without_evidence
     breaches = {h["element_id"]: h for h in history if h["kind"] == "deadline_breached"}
     assert set(breaches) == {"stage1_discussion", "stage1_acknowledge"}
     assert all(b["data"]["due_at"] == "2026-12-03T09:00:00+00:00" for b in breaches.values())
-    assert breaches["stage1_discussion"]["data"]["escalates"] is False
+    assert breaches["stage1_discussion"]["data"]["closes_task"] is False
     assert breaches["stage1_acknowledge"]["at"] == "2026-12-03T09:01:00+00:00"
     # The silent side's acknowledgement closes; both sides (and the other professional's line manager) are told.
     assert notices(api, instance_id, "stage1_no_response") == [["jo.reed", "max.lm", "sam.patel"]]

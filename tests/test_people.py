@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conftest import PASSWORD, Api, make_user
-from test_partnership_escalation import PROTOCOL, START, record
+from test_partnership_escalation import PROTOCOL, START, other, people, record  # noqa: F401
 from workflow_app.extensions import db
 from workflow_app.persistence.models import AuditEntry
 
@@ -39,48 +39,71 @@ def audit_count(action: str) -> int:
     return db.session.query(AuditEntry).filter_by(action=action, outcome="forbidden").count()
 
 
+def both_tasks(api, instance_id: int) -> tuple[dict, dict]:
+    """The raising side's and the other side's ready task of the current stage."""
+    tasks = {t["party"]: t for t in api.instance(instance_id)["ready_tasks"]}
+    assert len(tasks) == 2, tasks
+    return tasks["raising"], tasks["counterpart"]
+
+
+def mine(api, username: str) -> list[str]:
+    return [t["id"] for t in api.request("GET", "/api/tasks?view=mine", user=username)]
+
+
 def test_new_task_goes_to_whoever_raised_it_and_then_up_their_own_ladder(api, escalation):
-    task = api.ready(escalation["id"])
-    assert task["role"] == "Professional"
-    assert api.request("GET", "/api/tasks?view=mine", user="sam.patel")[0]["id"] == task["id"]
-    api.complete(task["id"], record("unresolved"), user="sam.patel")
-    stage2 = api.ready(escalation["id"])
-    # The line manager of the person who completed Stage 1.
-    assert [t["id"] for t in api.request("GET", "/api/tasks?view=mine", user="head.school")] == [stage2["id"]]
-    assert api.request("GET", "/api/tasks?view=mine", user="manager.csc") == []
+    ours, theirs = both_tasks(api, escalation["id"])
+    assert (ours["name"], ours["role"], ours["agency"]) == ("stage1_discussion", "Professional", SCHOOL)
+    assert (theirs["name"], theirs["role"], theirs["agency"]) == ("stage1_acknowledge", "Professional", CSC)
+    # The raiser gets the raising side's task; the professional named on the start form gets the other side's.
+    assert mine(api, "sam.patel") == [ours["id"]]
+    assert mine(api, "jo.reed") == [theirs["id"]]
+    assert mine(api, "jo.colleague") == [] and mine(api, "head.school") == [] and mine(api, "manager.csc") == []
+    api.complete(ours["id"], record("unresolved"), user="sam.patel")
+    api.complete(theirs["id"], other("resolved"), user="jo.reed")
+    ours2, theirs2 = both_tasks(api, escalation["id"])
+    # Each side climbs its own ladder: the line manager of whoever held Stage 1 on that side.
+    assert mine(api, "head.school") == [ours2["id"]]
+    assert mine(api, "manager.csc") == [theirs2["id"]]
+    assert mine(api, "sam.patel") == [] and mine(api, "jo.reed") == []
 
 
 def test_each_role_sees_exactly_its_tasks(api, escalation):
-    task = api.ready(escalation["id"])
-    api.request("POST", f"/api/tasks/{task['id']}/release", user="sam.patel")
-    for username, expected in [("sam.patel", [task["id"]]), ("jo.reed", [task["id"]]), ("jo.colleague", [task["id"]]),
-                               ("head.school", []), ("manager.csc", []), ("pc.lee", [])]:
+    ours, theirs = both_tasks(api, escalation["id"])
+    api.request("POST", f"/api/tasks/{ours['id']}/release", user="sam.patel")
+    api.request("POST", f"/api/tasks/{theirs['id']}/release", user="jo.reed")
+    # A released side's task is available to the holders of its role in that side's own agency only.
+    for username, expected in [("sam.patel", [ours["id"]]), ("jo.reed", [theirs["id"]]),
+                               ("jo.colleague", [theirs["id"]]), ("head.school", []), ("manager.csc", []),
+                               ("pc.lee", [])]:
         visible = [t["id"] for t in api.request("GET", "/api/tasks?view=available", user=username)]
         assert visible == expected, username
 
 
 def test_completing_without_the_role_is_forbidden_and_changes_nothing(app, api, escalation):
-    task = api.ready(escalation["id"])
+    ours, theirs = both_tasks(api, escalation["id"])
     before = api.instance(escalation["id"])
-    body = api.complete(task["id"], record("resolved"), expect=403, user="head.school")
-    assert "role 'Professional'" in body["error"]
-    body = api.complete(task["id"], record("resolved"), expect=403, user="jo.reed")  # right role, but Sam holds it
-    assert "assigned to Sam Patel" in body["error"]
+    body = api.complete(ours["id"], record("resolved"), expect=403, user="head.school")
+    assert "as 'Professional'" in body["error"] and "assigned to Sam Patel" in body["error"]
+    # Right role, but the raising side's task: the other agency's professional cannot answer for it.
+    body = api.complete(ours["id"], record("resolved"), expect=403, user="jo.reed")
+    assert "for the raising side of the dispute (Northfield Academy)" in body["error"]
+    body = api.complete(theirs["id"], other("resolved"), expect=403, user="jo.colleague")  # Jo holds it
+    assert "assigned to Jo Reed" in body["error"]
     assert api.instance(escalation["id"]) == before
-    assert audit_count("complete task") == 2
+    assert audit_count("complete task") == 3
     # The same through the page.
     client = app.test_client()
     client.post("/login", data={"username": "head.school", "password": PASSWORD})
-    page = client.post(f"/tasks/{task['id']}", data=record("resolved"))
+    page = client.post(f"/tasks/{ours['id']}", data=record("resolved"))
     assert page.status_code == 403 and "Not allowed" in page.get_data(as_text=True)
     assert api.instance(escalation["id"]) == before
 
 
 def test_an_outside_agency_cannot_read_the_escalation(app, api, escalation):
     instance_id = escalation["id"]
-    task = api.ready(instance_id)
+    ours, theirs = both_tasks(api, instance_id)
     assert "do not take part" in api.request("GET", f"/api/instances/{instance_id}", 403, user="pc.lee")["error"]
-    api.request("GET", f"/api/tasks/{task['id']}", 403, user="pc.lee")
+    api.request("GET", f"/api/tasks/{ours['id']}", 403, user="pc.lee")
     assert api.request("GET", "/api/instances", user="pc.lee") == []
     api.request("GET", f"/api/instances/{instance_id}", 403, user="other.owner")
     assert audit_count("read instance") == 3
@@ -94,22 +117,30 @@ def test_an_outside_agency_cannot_read_the_escalation(app, api, escalation):
 
 
 def test_claim_release_and_reassign_rules(api, escalation):
-    task_id = api.ready(escalation["id"])["id"]
-    url = f"/api/tasks/{task_id}"
-    api.request("POST", f"{url}/claim", 403, user="jo.reed")  # Sam holds it
-    api.request("POST", f"{url}/release", 403, user="jo.reed")
-    api.request("POST", f"{url}/release", user="sam.patel")
+    ours, theirs = both_tasks(api, escalation["id"])
+    url = f"/api/tasks/{theirs['id']}"  # the other side's acknowledgement, held by Jo
+    api.request("POST", f"{url}/claim", 403, user="jo.colleague")  # Jo holds it
+    api.request("POST", f"{url}/release", 403, user="jo.colleague")
+    api.request("POST", f"{url}/release", user="jo.reed")
+    api.request("POST", f"{url}/claim", 403, user="sam.patel")  # the raising side cannot take the other side's task
     assert api.request("POST", f"{url}/claim", user="jo.reed")["completed_by"] is None
     # Jo's supervisor moves it to a colleague; Sam's supervisor cannot, nor can Jo's peer.
     api.request("POST", f"{url}/reassign", 403, json={"assignee": "jo.colleague"}, user="head.school")
     api.request("POST", f"{url}/reassign", 403, json={"assignee": "jo.colleague"}, user="jo.colleague")
     body = api.request("POST", f"{url}/reassign", 400, json={"assignee": "pc.lee"}, user="manager.csc")
     assert "does not hold the role 'Professional' in the agencies of this escalation" in body["fields"]["assignee"]
+    body = api.request("POST", f"{url}/reassign", 400, json={"assignee": "sam.patel"}, user="manager.csc")
+    assert "does not hold the role 'Professional'" in body["fields"]["assignee"]  # not in the other side's agency
     api.request("POST", f"{url}/reassign", json={"assignee": "jo.colleague"}, user="manager.csc")
-    assert [t["id"] for t in api.request("GET", "/api/tasks?view=team", user="manager.csc")] == [task_id]
-    api.complete(task_id, record("unresolved"), expect=403, user="jo.reed")
-    api.complete(task_id, record("resolved"), user="jo.colleague")
-    kinds = [h["kind"] for h in api.instance(escalation["id"])["history"]]
+    assert [t["id"] for t in api.request("GET", "/api/tasks?view=team", user="manager.csc")] == [theirs["id"]]
+    api.complete(theirs["id"], other("unresolved"), expect=403, user="jo.reed")
+    api.complete(theirs["id"], other("resolved"), user="jo.colleague")
+    api.complete(ours["id"], record("resolved"), user="sam.patel")
+    result = api.instance(escalation["id"])
+    assert result["status"] == "resolved"
+    completed = [(h["party"], h["actor"]) for h in result["history"] if h["kind"] == "task_completed"]
+    assert completed == [("counterpart", "jo.colleague"), ("raising", "sam.patel")]
+    kinds = [h["kind"] for h in result["history"]]
     assert kinds.count("task_released") == 1 and kinds.count("task_claimed") == 1 and kinds.count("task_reassigned") == 1
 
 
@@ -200,13 +231,23 @@ def test_admin_pages_are_for_administrators(app, api, staff):
     assert "New Worker" in worker.get("/inbox").get_data(as_text=True)
 
 
-def test_partnership_wide_staff_without_an_agency_serve_every_agency(api, staff):
-    from test_partnership_escalation import escalate_to
-    make_user("strategic.lead", roles=["Partnership Business Office"])  # no agency
+def test_partnership_wide_staff_without_an_agency_serve_every_agency(api, people):
+    from test_partnership_escalation import escalate_to, ready, start
     make_user("pbo.other", roles=["Partnership Business Office"], agency=POLICE)
-    instance_id = api.start(PROTOCOL, START)["id"]  # between the school and children's social care
-    stage5 = escalate_to(api, instance_id, 5)
-    api.request("POST", f"/api/tasks/{stage5['id']}/release")
-    assert [t["id"] for t in api.request("GET", "/api/tasks?view=available", user="strategic.lead")] == [stage5["id"]]
+    instance_id = start(api)  # between the school and children's social care
+    escalate_to(api, instance_id, 5)
+    offer = ready(api, instance_id)["stage5_offer_mediation"]
+    assert offer["party"] is None and offer["assigned_to"] is None  # the Business Office's, not a side's
+    # The Strategic Lead (no agency) may take it; Business Office staff of an agency outside the dispute may not.
+    assert [t["id"] for t in api.request("GET", "/api/tasks?view=available", user="strategic.lead")] == [offer["id"]]
     assert api.request("GET", "/api/tasks?view=available", user="pbo.other") == []
-    assert api.complete(stage5["id"], record("resolved"), user="strategic.lead")["status"] == "resolved"
+    api.request("POST", f"/api/tasks/{offer['id']}/claim", 403, user="pbo.other")
+    api.request("POST", f"/api/tasks/{offer['id']}/claim", user="strategic.lead")
+    api.complete(offer["id"], {"mediation_offered_on": "2026-12-02", "strategic_lead": "Pat Lee",
+                               "mediation_date": "2026-12-04"}, user="strategic.lead")
+    mediation = ready(api, instance_id)["stage5_mediation"]
+    assert mediation["assigned_to"] == "strategic.lead"
+    result = api.complete(mediation["id"], {"date_held": "2026-12-04", "participants": "Both Directors, Pat Lee",
+                                            "outcome": "unresolved", "action_plan": "None agreed.",
+                                            "evidence_explored": "Two mediation sessions."}, user="strategic.lead")
+    assert result["status"] == "closed"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, Api, make_user
-from test_partnership_escalation import PROTOCOL, START
+from test_partnership_escalation import PROTOCOL, START, people  # noqa: F401  (people: a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = (ROOT / "bpmn" / "partnership_escalation.bpmn").read_text()
@@ -41,25 +41,37 @@ def confirm_form(preview_html: str) -> dict:
     return form
 
 
-def test_new_version_is_reviewed_then_deployed_and_running_escalations_keep_theirs(app, api, editor, clock):
-    old = api.start(PROTOCOL, START)
-    assert old["version"] == 1 and old["ready_tasks"][0]["due_at"] == "2026-12-03T09:00:00+00:00"
-    changed = SOURCE.replace("working_days(2)", "working_days(3)", 1)
+def due_dates(body: dict) -> dict[str, str]:
+    return {t["name"]: t["due_at"] for t in body["ready_tasks"]}
+
+
+def test_new_version_is_reviewed_then_deployed_and_running_escalations_keep_theirs(app, api, people, editor, clock):
+    raiser = api.as_user("sam.patel")
+    old = raiser.start(PROTOCOL, START)
+    assert old["version"] == 1
+    assert due_dates(old) == {"stage1_discussion": "2026-12-03T09:00:00+00:00",
+                              "stage1_acknowledge": "2026-12-03T09:00:00+00:00"}
+    # Both sides' Stage 1 deadlines (the first two timers of the file) become 3 working days.
+    changed = SOURCE.replace("working_days(2)", "working_days(3)", 2)
     preview = upload(editor, changed)
     page = preview.get_data(as_text=True)
     assert preview.status_code == 200 and "The diagram is valid" in page
-    assert re.search(r'<ul id="changed"><li><code>stage1_deadline</code>', page)
+    listed = re.search(r'<ul id="changed">(.*?)</ul>', page, re.S).group(1)
+    assert sorted(re.findall(r"<code>([^<]+)</code>", listed)) == [  # each timer and its definition
+        "stage1_ack_deadline", "stage1_ack_deadline_timer", "stage1_deadline", "stage1_deadline_timer"]
     assert '<ul id="added"></ul>' in page and '<ul id="removed"></ul>' in page
     done = editor.post("/deployments/confirm", data=confirm_form(page))
     assert done.status_code == 302
     assert {p["key"]: p["version"] for p in api.request("GET", "/api/protocols")}[PROTOCOL] == 2
     versions = editor.get("/deployments").get_data(as_text=True)
     assert "Stage 1 now 3 working days" in versions and "tester" in versions
-    new = api.start(PROTOCOL, START)
-    assert new["version"] == 2 and new["ready_tasks"][0]["due_at"] == "2026-12-04T09:00:00+00:00"
+    new = raiser.start(PROTOCOL, {**START, "case_reference": "CASE-43"})
+    assert new["version"] == 2
+    assert due_dates(new) == {"stage1_discussion": "2026-12-04T09:00:00+00:00",
+                              "stage1_acknowledge": "2026-12-04T09:00:00+00:00"}
     # The escalation started on version 1 goes on with version 1's diagram and deadline.
     still_old = api.instance(old["id"])
-    assert still_old["version"] == 1 and still_old["ready_tasks"][0]["due_at"] == "2026-12-03T09:00:00+00:00"
+    assert still_old["version"] == 1 and due_dates(still_old) == due_dates(old)
     assert "working_days(2)" in api.request("GET", f"/api/instances/{old['id']}/diagram")["xml"]
 
 
@@ -170,3 +182,24 @@ def test_bpmnlint_errors_stop_an_upload(app, api, editor):
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "bpmnlint rule no-duplicate-sequence-flows" in page
+
+
+BREACH_TOLD = '<camunda:property name="recipients" value="@raising,@counterpart" />'  # first: stage1_breach_notified
+
+
+def test_a_notification_that_names_nobody_is_refused_with_file_line_and_element(app, api, editor):
+    """A policy officer who types a recipient nobody holds is told where, before anything is deployed."""
+    assert SOURCE.index(BREACH_TOLD) > SOURCE.index('id="stage1_breach_notified"')
+    broken = SOURCE.replace(BREACH_TOLD, '<camunda:property name="recipients" value="@raising,Chief Wizard" />', 1)
+    response = upload(editor, broken)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Nothing was deployed." in page
+    line = SOURCE[:SOURCE.index('id="stage1_breach_notified"')].count("\n") + 1
+    assert (f"<code>partnership_escalation.bpmn</code>, line {line}, element <code>stage1_breach_notified</code>: "
+            "recipients names &#39;Chief Wizard&#39;, which is neither a lane of this diagram nor a role anyone can "
+            "hold, so nobody would be told") in page
+    assert {p["key"]: p["version"] for p in api.request("GET", "/api/protocols")}[PROTOCOL] == 1
+    # Ticking "create roles named by new lanes" does not make a recipient out of a name: still refused.
+    assert upload(editor, broken, create_roles="on").status_code == 422
+    from workflow_app.services.people import find_role
+    assert find_role("Chief Wizard") is None

@@ -190,7 +190,7 @@ def test_informal_stage_ends_after_20_working_days_but_only_the_cpa_iro_starts_t
     clock.move_to(london(2026, 12, 31, 10, 0))
     org.sweep()
     breach = history(org, instance_id, "deadline_breached")
-    assert [(b["element_id"], b["data"]["escalates"]) for b in breach] == [("informal_response", True)]
+    assert [(b["element_id"], b["data"]["closes_task"]) for b in breach] == [("informal_response", True)]
     org.as_user("sw.kim").complete(response_task["id"], response("resolved"), expect=409)
     # The timer does not start the formal process by itself: the CPA/IRO confirms its date first.
     assert set(ready(org, instance_id)) == {"track_progress", "confirm_formal_date"}
@@ -251,7 +251,7 @@ def test_response_not_in_timescales_is_recorded_by_the_raising_side_before_stage
     clock.move_to(london(2026, 12, 8, 9, 30))
     org.sweep()
     breach = history(org, instance_id, "deadline_breached")
-    assert [(b["element_id"], b["data"]["escalates"]) for b in breach] == [("complete_stage1", True)]
+    assert [(b["element_id"], b["data"]["closes_task"]) for b in breach] == [("complete_stage1", True)]
     org.as_user("sw.pm").complete(respond["id"], RESPONSE, expect=409)
     assert set(ready(org, instance_id)) == {"track_progress", "stage1_out_of_timescales"}  # Stage 2 waits
     body = act(org, instance_id, "stage1_out_of_timescales", "cpa.iro", {"outcome": "unresolved"}, expect=400)
@@ -278,7 +278,7 @@ def test_formal_process_20_working_days_breach_is_recorded_while_stage_3_is_open
     clock.move_to(london(2026, 12, 31, 9, 30))
     org.sweep()
     breach = history(org, instance_id, "deadline_breached")
-    assert [(b["element_id"], b["data"]["escalates"], b["data"]["due_at"]) for b in breach] == [
+    assert [(b["element_id"], b["data"]["closes_task"], b["data"]["due_at"]) for b in breach] == [
         ("formal_process", False, "2026-12-31T09:00:00+00:00")]
     # The co-ordinator and the people holding Stage 3 on both sides are told; Stage 3 stays open.
     assert sent_to(org, instance_id, "formal_deadline_notice") == [["iro.coordinator", "iro.principal", "sw.sl"]]

@@ -400,7 +400,7 @@ def test_stage_1_deadline_for_each_side_is_2_working_days_and_tells_that_side(or
     clock.move_to(london(2026, 12, 3, 9, 1))
     org.sweep()
     breaches = history(org, instance_id, "deadline_breached")
-    assert [(b["element_id"], b["data"]["escalates"]) for b in breaches] == [("stage1_counterpart", False)]
+    assert [(b["element_id"], b["data"]["closes_task"]) for b in breaches] == [("stage1_counterpart", False)]
     told = history(org, instance_id, "notification_sent")[-1]
     assert told["task"] == "Stage 1 overdue (other agency): professional and line manager told"
     assert sent_to(told) == ["cara.nurse", "colin.manager"]

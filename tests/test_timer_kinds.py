@@ -45,7 +45,7 @@ def test_interrupting_deadline_in_working_hours(api, clock):
     result = api.instance(instance_id)
     assert result["status"] == "closed" and result["end_reason"] == "Escalated"
     breach = next(h for h in result["history"] if h["kind"] == "deadline_breached")
-    assert breach["data"]["escalates"] is True and breach["task"] == "Urgent task"
+    assert breach["data"]["closes_task"] is True and breach["task"] == "Urgent task"
 
 
 def test_reminder_cycle_deadline_and_wait(api, clock):

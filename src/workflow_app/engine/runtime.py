@@ -256,7 +256,9 @@ class EngineInstance:
         else:
             self.events.append(EngineEvent("deadline_breached", host, host_title,
                                            {**data, "task": host_title,
-                                            "escalates": bool(getattr(task.task_spec, "cancel_activity", False))}))
+                                            # an interrupting deadline closes its task and takes the
+                                            # timer's own path (which may escalate, or record "no response")
+                                            "closes_task": bool(getattr(task.task_spec, "cancel_activity", False))}))
 
     def _is_reminder(self, element_id: str) -> bool:
         """A boundary timer marked ``timer_kind=reminder`` nudges, and so does any cycle (a deadline

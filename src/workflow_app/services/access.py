@@ -103,6 +103,14 @@ def require_start(user: User, deployment: Deployment) -> None:
 
 
 def require_complete(user: User, record: TaskRecord) -> None:
+    if record.party and not is_candidate(user, record):
+        side = "raising side" if record.party == "raising" else "other side"
+        agency = record.agency.name if record.agency else "that side's agency"
+        holder = (f" It is assigned to {record.assigned_to.display_name}." if record.assigned_to
+                  else f" It is with {record.contact_name} (by e-mail)." if record.contact_email else "")
+        refuse(user, "complete task", f"task {record.id}",
+               f"This task is for the {side} of the dispute ({agency}), as '{record.role}'; you cannot complete "
+               f"it for them.{holder}")
     if not is_candidate(user, record):
         refuse(user, "complete task", f"task {record.id}",
                f"This task is for the role '{record.role}' in the agencies of this escalation; "

@@ -29,6 +29,7 @@ from workflow_app.services.expressions import diagram_functions
 from workflow_app.services.form_validation import validate_submission
 
 RUNNING = "running"
+SIDE_EVENTS = {"deadline_breached", "reminder", "timer_fired"}
 CONCURRENT_CHANGE = ("Someone else changed this escalation at the same moment, so nothing was saved. "
                      "Reload the page to see its current state.")
 
@@ -310,8 +311,11 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
     now = clock.now()
     announcements = []
     for event in engine.events:
+        # A side's deadline or reminder is labelled with that side; the process's own steps (routing, notices,
+        # escalation) belong to neither, wherever they are drawn.
+        party = engine.bundle.element_party.get(event.element_id) if event.kind in SIDE_EVENTS else None
         entry = history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data,
-                               at=now, party=engine.bundle.element_party.get(event.element_id))
+                               at=now, party=party)
         if "recipients" in event.data:
             announcements.append(entry)
         if event.kind == "deadline_breached":
@@ -358,7 +362,7 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
                                 state="ready", created_at=now)
             db.session.add(record)
         record.role = task.lane
-        record.counterpart_role = task.data.get("counterpart_role")
+        record.counterpart_role = _counterpart_role_of(instance, record, task)
         if is_new:
             record.stage = task.properties.get("stage")
             if task.party:
@@ -380,7 +384,18 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
             history.record(instance, "task_cancelled", task=record.title, task_id=record.id,
                            element_id=record.element_id,
                            data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},
-                           at=now)
+                           at=now, party=record.party)
+
+
+def _counterpart_role_of(instance: ProcessInstance, record: TaskRecord, task) -> str | None:
+    """The role across the table: the routed ``counterpart_role`` for the raising side (and neutral tasks); for
+    the other side, the role of the raising side's task at the same stage."""
+    if task.party != "counterpart":
+        return task.data.get("counterpart_role")
+    stage = task.properties.get("rung") or task.properties.get("stage")
+    mates = [t for t in instance.tasks if t.party == "raising" and t is not record
+             and (stage is None or t.rung == stage or t.stage == stage)]
+    return mates[-1].role if mates else task.data.get("raising_role")
 
 
 def _reaches_new_stage(instance: ProcessInstance, record: TaskRecord) -> bool:

@@ -110,10 +110,16 @@ def named_parties(bundle: ProcessBundle, form: FormSpec | None, clean: dict[str,
         message = bundle.properties.get("scope_message") or DEFAULT_SCOPE_MESSAGE
         errors[fields.get(("agency", "counterpart"), "agency")] = message
         raise InvalidInput(errors, message)
+    if raising.person is None and not raising.contact_email:
+        if raising.agency is None or raiser.agency_id == raising.agency.id:
+            raising.person = raiser
+        elif raiser.agency_id is not None:  # someone of another agency cannot hold this side's first rung
+            errors[fields.get(("agency", "raising"), "agency")] = (
+                f"You work for {raiser.agency.name}: raise a disagreement for your own agency, or ask someone in "
+                f"{raising.agency.name} to raise it")
+        # a partnership-wide raiser (no agency) raises on a side's behalf: the role's holders there take it
     if errors:
         raise InvalidInput(errors, "The escalation was not raised")
-    if raising.person is None and not raising.contact_email:
-        raising.person = raiser
     return list(named.values())
 
 
