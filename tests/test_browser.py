@@ -3,6 +3,7 @@ a policy editor changes a stage deadline in the in-browser modeller and deploys 
 uses the new deadline. Screenshots are saved in test-artifacts/."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -39,6 +40,13 @@ def server(tmp_path):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'browser.db'}", "WORKFLOW_SECRET_KEY": "browser",
            "WORKFLOW_TIMER_SWEEP_SECONDS": "0", "WORKFLOW_DEMO_SCALE": "0.2"}
     subprocess.run([*FLASK, "setup"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=180)
+    with serving(env) as base:
+        yield base, env
+
+
+@contextlib.contextmanager
+def serving(env: dict):
+    """`flask serve` on a free port, once it answers its health check; stopped afterwards."""
     port = free_port()
     process = subprocess.Popen([*FLASK, "serve", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -53,9 +61,11 @@ def server(tmp_path):
                 process.kill()
                 raise
             time.sleep(0.2)  # waiting for the server to listen, not timing behaviour
-    yield base, env
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def api_call(base: str, env: dict, path: str, token_user: str = "owner", body: dict | None = None):

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import time
-import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import time_machine
 
-from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, FLASK, ROOT, free_port
+from test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is not installed")]
@@ -74,23 +71,8 @@ def served(tmp_path):
     links = _prepare(database_url, tmp_path)
     env = {**os.environ, "DATABASE_URL": database_url, "WORKFLOW_SECRET_KEY": SECRET, "WORKFLOW_TIMER_SWEEP_SECONDS": "0",
            "WORKFLOW_BPMN_DIR": str(DIAGRAMS)}
-    port = free_port()
-    process = subprocess.Popen([*FLASK, "serve", "--port", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/api/health", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                process.kill()
-                raise
-            time.sleep(0.2)  # waiting for the server to listen, not timing behaviour
-    yield base, links, database_url
-    process.terminate()
-    process.wait(timeout=10)
+    with serving(env) as base:
+        yield base, links, database_url
 
 
 def test_external_contact_responds_through_the_link_and_bad_links_change_nothing(served):

@@ -13,6 +13,7 @@ from workflow_app import clock as app_clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import OutboxMessage
 from workflow_app.services import notifications
+from workflow_app.services import people as people_service
 
 BASE_URL = "http://workflow.test"
 
@@ -68,6 +69,16 @@ def api(mail_app):
     return Api(mail_app.test_client())
 
 
+def start_wsscp(api, **changes) -> int:
+    """A WSSCP escalation raised by a Northfield Academy professional against a named Children's Social Care one."""
+    from test_protocol_wsscp_escalation import START
+    for username, agency in (("ws.rory", "Northfield Academy"), ("ws.cara", "Children's Social Care")):
+        if people_service.get_user(username, required=False) is None:
+            make_user(username, roles=["Professional"], agency=agency, email=email_of(username))
+    return api.as_user("ws.rory").start("wsscp_escalation", {**START, "other_professional": "ws.cara",
+                                                             **changes})["id"]
+
+
 def email_of(username: str) -> str:
     return f"{username}@agency.test"
 
@@ -78,8 +89,8 @@ def person(username: str, role: str, **kwargs):
 
 def test_business_team_notice_arrives_with_a_link_to_its_task(mail_app, api, smtp):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
-    instance_id = api.start("wsscp_escalation", START)["id"]
+    from test_protocol_wsscp_escalation import escalate_to_stage_2
+    instance_id = start_wsscp(api)
     escalate_to_stage_2(api, instance_id)  # to Stage 2: the Business Team is told
     queued = db.session.query(OutboxMessage).filter_by(status="pending").all()
     assert [m.recipient_email for m in queued] == [email_of("bt.clerk")]
@@ -131,7 +142,8 @@ def test_wraparound_violation_report_reaches_the_department(mail_app, api, smtp)
     person("network.reviewer", "Provider Network")
     from test_protocol_wraparound_conflict_resolution import START, create_agencies
     create_agencies()
-    instance_id = api.start("wraparound_conflict_resolution", {**START, "track": "C", "violation": "licensing",
+    make_user("wrap.cc", roles=["Care Coordinator"], agency="Wraparound Milwaukee")
+    instance_id = api.as_user("wrap.cc").start("wraparound_conflict_resolution", {**START, "track": "C", "violation": "licensing",
                                                                "counterpart_agency": "Network Provider X"})["id"]
     notifications.deliver_pending()
     received = [(to, subject.split(" – ")[0]) for to, subject, _ in smtp.received()]
@@ -144,9 +156,9 @@ def test_wraparound_violation_report_reaches_the_department(mail_app, api, smtp)
 
 def test_smtp_outage_delays_mail_and_loses_none(mail_app, api, smtp_port, clock):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
+    from test_protocol_wsscp_escalation import escalate_to_stage_2
     for n in range(3):
-        instance_id = api.start("wsscp_escalation", {**START, "case_reference": f"WS-{n}"})["id"]
+        instance_id = start_wsscp(api, case_reference=f"WS-{n}")
         escalate_to_stage_2(api, instance_id)
     down = notifications.deliver_pending()  # nothing listens on the SMTP port
     assert len(down.retrying) == 3 and down.sent == []
@@ -169,8 +181,8 @@ def test_smtp_outage_delays_mail_and_loses_none(mail_app, api, smtp_port, clock)
 
 def test_a_worker_dying_mid_delivery_loses_nothing(mail_app, api, smtp, clock):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
-    instance_id = api.start("wsscp_escalation", START)["id"]
+    from test_protocol_wsscp_escalation import escalate_to_stage_2
+    instance_id = start_wsscp(api)
     escalate_to_stage_2(api, instance_id)
     # A worker claimed the message and died before sending: the row keeps its lease.
     message = db.session.query(OutboxMessage).one()
@@ -184,8 +196,8 @@ def test_a_worker_dying_mid_delivery_loses_nothing(mail_app, api, smtp, clock):
 
 def test_failing_for_good_is_recorded_in_history(mail_app, api, clock):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
-    instance_id = api.start("wsscp_escalation", START)["id"]
+    from test_protocol_wsscp_escalation import escalate_to_stage_2
+    instance_id = start_wsscp(api)
     escalate_to_stage_2(api, instance_id)
     for _ in range(notifications.MAX_ATTEMPTS):
         notifications.deliver_pending()
@@ -197,8 +209,8 @@ def test_failing_for_good_is_recorded_in_history(mail_app, api, clock):
 
 def test_in_app_notices_and_the_bell(mail_app, api):
     person("bt.clerk", "Business Team")
-    from test_protocol_wsscp_escalation import START, escalate_to_stage_2
-    instance_id = api.start("wsscp_escalation", START)["id"]
+    from test_protocol_wsscp_escalation import escalate_to_stage_2
+    instance_id = start_wsscp(api)
     escalate_to_stage_2(api, instance_id)
     client = mail_app.test_client()
     client.post("/login", data={"username": "bt.clerk", "password": PASSWORD})
