@@ -183,7 +183,8 @@ class ProcessInstance(db.Model):
 
     deployment: Mapped[Deployment] = relationship()
     agencies: Mapped[list[Agency]] = relationship(secondary=instance_agencies, order_by="Agency.name")
-    tasks: Mapped[list["TaskRecord"]] = relationship(back_populates="instance", order_by="TaskRecord.created_at")
+    tasks: Mapped[list["TaskRecord"]] = relationship(back_populates="instance",
+                                                     order_by="[TaskRecord.created_at, TaskRecord.seq]")
     history: Mapped[list["HistoryEntry"]] = relationship(back_populates="instance", order_by="HistoryEntry.id")
     parties: Mapped[list["EscalationParty"]] = relationship(order_by="EscalationParty.party.desc()")  # raising first
 
@@ -226,6 +227,9 @@ class TaskRecord(db.Model):
     rung: Mapped[str | None] = mapped_column(String(100), nullable=True)
     contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     contact_email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # Order of creation within the instance (tasks made in one step share a timestamp; who held a side's
+    # previous rung must not depend on how the database breaks that tie).
+    seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     instance: Mapped[ProcessInstance] = relationship(back_populates="tasks")
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])

@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 from workflow_app.extensions import db
 from workflow_app.persistence.models import (Deployment, ProcessInstance, Role, TaskRecord, User, instance_agencies,
                                              user_roles)
-from workflow_app.services import people
+from workflow_app.services import parties, people
 from workflow_app.services.deployments import bundle_for
 from workflow_app.services.errors import ServiceError
 
@@ -50,7 +50,6 @@ def is_candidate(user: User, record: TaskRecord) -> bool:
     if not user.active:
         return False
     if record.party:
-        from workflow_app.services import parties
         if record.assigned_to_id == user.id:
             return True
         if not user.has_role(record.role) or parties.held_other_rung(user, record):

@@ -359,7 +359,8 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
         is_new = record is None
         if is_new:
             record = TaskRecord(id=task.id, instance=instance, element_id=task.element_id, title=task.title,
-                                state="ready", created_at=now)
+                                state="ready", created_at=now,
+                                seq=max((t.seq or 0 for t in instance.tasks), default=0) + 1)
             db.session.add(record)
         record.role = task.lane
         record.counterpart_role = _counterpart_role_of(instance, record, task)

@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, Notice, OutboxMessage, ProcessInstance, User
-from workflow_app.services import access, history
+from workflow_app.services import access, history, parties
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -38,7 +38,6 @@ def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None,
 
     ``holders`` ({party: (person, contact)}) is who held each side when the event happened; by default, now.
     Returns (people, names that matched nobody, e-mail contacts without an account as (name, address))."""
-    from workflow_app.services import parties
     people: dict[int, User] = {}
     unresolved: list[str] = []
     contacts: dict[str, tuple[str, str]] = {}

@@ -142,6 +142,11 @@ def rung_of(properties: dict[str, str], data: dict[str, Any]) -> str | None:
     return f"{stage}.{data.get(level_var)}" if level_var else stage
 
 
+def creation_order(record: TaskRecord) -> tuple:
+    """Tasks in the order the engine made them (a step's tasks share one timestamp)."""
+    return record.created_at, record.seq or 0
+
+
 def party_of(instance: ProcessInstance, party: str) -> EscalationParty | None:
     return next((p for p in instance.parties if p.party == party), None)
 
@@ -155,7 +160,7 @@ def assign(instance: ProcessInstance, record: TaskRecord) -> Assignment:
     """The person (or e-mail contact) a new party task goes to; see the module docstring."""
     side = party_of(instance, record.party)
     earlier = sorted((t for t in instance.tasks if t.party == record.party and t is not record and t.id != record.id),
-                     key=lambda t: t.created_at)
+                     key=creation_order)
     agency = side.agency if side else None
     if not earlier:
         return _first_rung(instance, record, side)
@@ -255,7 +260,7 @@ def held_other_rung(user: User, record: TaskRecord) -> bool:
 
 def current_holder(instance: ProcessInstance, party: str) -> tuple[User | None, tuple[str, str] | None]:
     """The person (or e-mail contact) holding the latest rung of a side."""
-    tasks = sorted((t for t in instance.tasks if t.party == party), key=lambda t: t.created_at)
+    tasks = sorted((t for t in instance.tasks if t.party == party), key=creation_order)
     for record in reversed(tasks):
         person = holder(record)
         if person is not None:
@@ -273,7 +278,7 @@ def current_holder(instance: ProcessInstance, party: str) -> tuple[User | None, 
 def newest_rung_people(instance: ProcessInstance, party: str, before: tuple) -> list[User]:
     """Who holds (or may take) a side's newest task, if it changed since ``before`` ((person, contact) then):
     the person it went to, or, when it waits unassigned, the role holders in that side's agency."""
-    tasks = sorted((t for t in instance.tasks if t.party == party and t.state == "ready"), key=lambda t: t.created_at)
+    tasks = sorted((t for t in instance.tasks if t.party == party and t.state == "ready"), key=creation_order)
     if not tasks:
         return []
     newest = tasks[-1]

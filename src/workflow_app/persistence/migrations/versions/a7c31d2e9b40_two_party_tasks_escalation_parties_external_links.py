@@ -1,4 +1,4 @@
-"""two-party tasks: task party/agency/rung/contact, history party, escalation parties, external links
+"""two-party tasks: task party/agency/rung/contact/seq, history party, escalation parties, external links
 
 Revision ID: a7c31d2e9b40
 Revises: 7927a8b737d8
@@ -23,6 +23,7 @@ def upgrade():
         batch_op.add_column(sa.Column('rung', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('contact_name', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('contact_email', sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column('seq', sa.Integer(), nullable=True))
         batch_op.create_index('ix_tasks_agency_id', ['agency_id'], unique=False)
         batch_op.create_foreign_key('fk_tasks_agency_id_agencies', 'agencies', ['agency_id'], ['id'])
     with op.batch_alter_table('history', schema=None) as batch_op:
@@ -72,6 +73,7 @@ def downgrade():
     with op.batch_alter_table('tasks', schema=None) as batch_op:
         batch_op.drop_constraint('fk_tasks_agency_id_agencies', type_='foreignkey')
         batch_op.drop_index('ix_tasks_agency_id')
+        batch_op.drop_column('seq')
         batch_op.drop_column('contact_email')
         batch_op.drop_column('contact_name')
         batch_op.drop_column('rung')
