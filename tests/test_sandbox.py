@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Api
-from workflow_app.engine.scripting import SandboxViolation, make_script_engine
+from workflow_app.engine.scripting import MAX_DATA_BYTES, SandboxViolation, make_script_engine
 
 ATTACKS = {
     "import": ("__import__('os').system('touch /tmp/pwned')", "__import__"),
@@ -71,15 +71,130 @@ ESCAPING_DIAGRAM = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def test_a_script_task_that_tries_to_read_a_file_stops_the_instance_visibly(app_factory, clock, tmp_path):
+def test_a_script_task_that_tries_to_read_a_file_is_refused_at_deploy(app_factory, clock, tmp_path):
+    """Since issue 13 such a script never reaches an escalation: deploying it fails, naming the element."""
+    from workflow_app.cli import deploy_repository_diagrams
+    from workflow_app.services.errors import DeploymentFailed
     (tmp_path / "bpmn").mkdir()
     (tmp_path / "dmn").mkdir()
     (tmp_path / "bpmn" / "escape_attempt.bpmn").write_text(ESCAPING_DIAGRAM)
-    app = app_factory(BPMN_DIR=tmp_path / "bpmn", DMN_DIR=tmp_path / "dmn")
+    app = app_factory(deploy=False, BPMN_DIR=tmp_path / "bpmn", DMN_DIR=tmp_path / "dmn")
+    with app.app_context(), pytest.raises(DeploymentFailed) as failure:
+        deploy_repository_diagrams()
+    assert "element 'attack'" in failure.value.message and "open" in failure.value.message
+
+
+def _deploy_script(app_factory, tmp_path, script: str):
+    (tmp_path / "bpmn").mkdir()
+    (tmp_path / "dmn").mkdir()
+    (tmp_path / "bpmn" / "escape_attempt.bpmn").write_text(
+        ESCAPING_DIAGRAM.replace("secrets = open('/etc/passwd').read()", script))
+    return app_factory(BPMN_DIR=tmp_path / "bpmn", DMN_DIR=tmp_path / "dmn")
+
+
+@pytest.mark.parametrize("script,clue", [
+    ("secrets = ''.ljust(1500000000)", "ljust() is limited"),
+    ("secrets = ['x' * 100000] * 20", f"larger than {MAX_DATA_BYTES:,} bytes"),
+])
+def test_a_script_task_that_builds_too_much_stops_the_instance_visibly(app_factory, clock, tmp_path, script, clue):
+    """Code that passes the deploy checks but builds too much at run time stops the instance, naming the
+    element, and leaves nothing oversized in its data."""
+    app = _deploy_script(app_factory, tmp_path, script)
     with app.app_context():
         api = Api(app.test_client())
         result = api.start("escape_attempt", {"case_reference": "X"})
         assert result["status"] == "error"
-        assert "open" in result["error"]
-        assert "secrets" not in result["data"] and "root:" not in str(result)
+        assert clue in result["error"]
+        assert "secrets" not in result["data"]
         assert [h["kind"] for h in result["history"]] == ["started", "error"]
+        assert "attack" in str(result["history"][-1])
+
+
+# Issue 13, finding 2: single C-level calls that built huge objects inside one line, past the time limit.
+SIZE_ATTACKS = {
+    "ljust": ("''.ljust(1500000000)", "ljust() is limited"),
+    "rjust": ("'a'.rjust(1500000000)", "rjust() is limited"),
+    "center": ("'a'.center(1500000000)", "center() is limited"),
+    "zfill": ("'1'.zfill(1500000000)", "zfill() is limited"),
+    "expandtabs": ("('\\t' * 100000).expandtabs(100000)", "expandtabs() is limited"),
+    "unbound ljust": ("str.ljust('', 1500000000)", "not on a type"),
+    "percent width": ("'%1500000000s' % 'a'", "width or precision is limited"),
+    "percent precision": ("'%.1500000000f' % 1.0", "width or precision is limited"),
+    "percent star": ("'%*s' % (1500000000, 'a')", "widths given as * are not allowed"),
+    "replace": ("('x' * 100000).replace('x', 'y' * 100000)", "replace() is limited"),
+    "replace empty": ("('x' * 100000).replace('', 'y' * 100000)", "replace() is limited"),
+    "shift": ("1 << 8000000000", "shifted with << is limited"),
+    "big product": ("(1 << 16000) * (1 << 16000)", "integer product is limited"),
+    "product of shifts": ("(1 << 640000000) * (1 << 640000000)", "is limited"),
+    "format method": ("'{:1500000000}'.format('a')", "format() method of strings is not allowed"),
+    "format_map": ("'{a:1500000000}'.format_map({'a': 1})", "format_map() method of strings is not allowed"),
+    "f-string width": ("f\"{'a':1500000000}\"", "width or precision in an f-string is limited"),
+    "f-string computed width": ("f\"{'a':{1500000000}}\"", "must be written out"),
+    "f-string of a huge list": ("f\"{['x' * 100000] * 100000}\"", "f-string is limited"),
+    "str of a huge list": ("str(['x' * 100000] * 100000)", "str() is limited"),
+    "join": ("''.join(['x' * 100000] * 100000)", "join() is limited"),
+    "translate": ("('a' * 100000).translate({97: 'b' * 100000})", "translate() method of strings is not allowed"),
+    "sum of lists": ("sum([[1] * 100000] * 100000, [])", "limited to 100000 items"),
+    "bytes": ("bytes(1500000000)", "bytes"),
+    "bytearray": ("bytearray(1500000000)", "bytearray"),
+    "bytes ljust": ("b''.ljust(1500000000)", "ljust() is limited"),
+    "bytes repeat": ("b'a' * 1500000000", "limited to 100000"),
+    "pow": ("pow(10, 10000000)", "pow"),
+    "pow three arguments": ("pow(2, 8000000000, 7)", "pow"),
+}
+
+
+@pytest.mark.parametrize("name", list(SIZE_ATTACKS))
+def test_c_level_calls_cannot_build_huge_values(environment, name):
+    expression, clue = SIZE_ATTACKS[name]
+    with pytest.raises((SandboxViolation, NameError, NotImplementedError)) as failure:
+        environment.evaluate(expression, {})
+    assert clue in str(failure.value)
+
+
+SIZE_SCRIPTS = {
+    "x += x (text)": ("x = 'ab'\nfor i in range(100):\n    x += x", "limited to 1000000 characters"),
+    "x = x + x (text)": ("x = 'ab'\nfor i in range(100):\n    x = x + x", "limited to 1000000 characters"),
+    "x += x (list)": ("x = [1]\nfor i in range(100):\n    x += x", "limited to 100000 items"),
+    "x *= x (int)": ("x = 3\nfor i in range(100):\n    x *= x", "integer product is limited"),
+    "x <<= n": ("x = 1\nx <<= 8000000000", "shifted with << is limited"),
+    "x %= width": ("x = '%1500000000s'\nx %= 'a'", "width or precision is limited"),
+    "extend itself": ("l = [1]\nfor i in range(100):\n    l.extend(l)", "extend() is limited"),
+    "slice assignment": ("l = [1]\nfor i in range(100):\n    l[len(l):] = l", "slice of a list is limited"),
+    "data left behind": ("big = ['x' * 100000] * 100", f"larger than {MAX_DATA_BYTES:,} bytes"),
+    "deep nesting": ("l = []\nfor i in range(1000):\n    l = [l]", "nested more than"),
+    "import": ("import os", "Imports are not allowed"),
+}
+
+
+@pytest.mark.parametrize("name", list(SIZE_SCRIPTS))
+def test_scripts_cannot_build_huge_values(environment, name):
+    script, clue = SIZE_SCRIPTS[name]
+    data = {"stage": 1}
+    with pytest.raises(SandboxViolation, match=clue.replace("(", r"\(").replace(")", r"\)")):
+        environment.execute(script, data)
+    assert data == {"stage": 1}, "a refused script leaves the data as it was"
+
+
+def test_an_expression_value_larger_than_the_data_limit_is_refused(environment):
+    with pytest.raises(SandboxViolation, match="larger than"):
+        environment.evaluate("['x' * 100000] * 100", {})
+
+
+def test_an_error_message_does_not_write_out_a_huge_value(environment):
+    with pytest.raises(KeyError) as failure:
+        environment.evaluate("{}[tuple(['x' * 100000] * 100000)]", {})
+    assert len(str(failure.value)) < 200
+
+
+def test_ordinary_formatting_and_building_still_work(environment):
+    context = {"name": "Sam", "days": 3, "notes": ["a", "b"]}
+    assert environment.evaluate(
+        "'%s: %05.1f' % (name, 2.5) + ' ' + str(notes) + f' {days:>3}' + name.ljust(5, '.') + ','.join(notes)",
+        context) == "Sam: 002.5 ['a', 'b']   3Sam..a,b"
+    assert environment.evaluate("isinstance(name, str) and str(days) == '3' and 7 % 3 == 1 and (1 << 3) == 8",
+                                context) is True
+    assert environment.evaluate("sum([1, 2, 3]) + sum([[1], [2]], [])[1] + len(name.replace('a', 'aa'))", context) == 12
+    environment.execute("notes.extend(['c'])\nnotes[1:2] = ['x', 'y']\nlabel = 'x' * 3 + 'y'\ntotal = days * 2",
+                        context)
+    assert (context["notes"], context["label"], context["total"]) == (["a", "x", "y", "c"], "xxxy", 6)

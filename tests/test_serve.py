@@ -37,7 +37,7 @@ def test_setup_then_serve(tmp_path):
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as response:
-                    assert json.load(response) == {"status": "ok"}
+                    assert json.load(response)["status"] == "ok"
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:

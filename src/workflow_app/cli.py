@@ -93,11 +93,13 @@ def timers_run_once(limit: int) -> None:
 @timers_cli.command("worker")
 @click.option("--interval", default=None, type=float, help="Seconds between sweeps (default: WORKFLOW_TIMER_SWEEP_SECONDS).")
 @click.option("--limit", default=500, show_default=True, help="At most this many instances per sweep.")
-@click.option("--max-sweeps", default=0, help="Stop after this many sweeps (0: run until stopped).")
+@click.option("--max-sweeps", default=0, help="Stop after this many rounds, failed ones included (0: run until stopped).")
 def timers_worker(interval: float | None, limit: int, max_sweeps: int) -> None:
     """Sweep due timers and deliver queued mail forever (production worker); stops on SIGTERM or Ctrl-C.
 
-    Several workers may run at once, on one or many machines: each due timer fires exactly once.
+    Several workers may run at once, on one or many machines: each due timer fires exactly once. Database and
+    SMTP errors are logged and retried with back-off (1 s doubling to 60 s); each round records a heartbeat
+    that GET /api/health reports.
     """
     import signal
     import threading
@@ -106,21 +108,12 @@ def timers_worker(interval: float | None, limit: int, max_sweeps: int) -> None:
     previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGTERM, signal.SIGINT)}
     interval = interval if interval is not None else current_app.config["TIMER_SWEEP_SECONDS"] or 30
     click.echo(f"timer worker: sweeping every {interval:g}s")
-    sweeps = 0
-    while not stop.is_set():
-        result = timers.run_once(limit=limit)
-        delivered = notifications.deliver_pending()
-        db.session.remove()
-        if result.fired:
-            click.echo(f"fired timers on {len(result.fired)} instance(s)")
-        if delivered.sent or delivered.retrying:
-            click.echo(f"mail: sent {len(delivered.sent)}, retrying {len(delivered.retrying)}")
-        sweeps += 1
-        if max_sweeps and sweeps >= max_sweeps:
-            break
-        stop.wait(interval)
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
+    worker = timers.Worker(current_app._get_current_object(), interval, limit=limit, echo=click.echo)
+    try:
+        worker.run(stop, max_rounds=max_sweeps)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     click.echo("timer worker: stopped")
 
 

@@ -16,6 +16,13 @@ def _pairs(value: str | None) -> dict[str, str]:
     return dict(item.split("=", 1) for item in _csv(value) if "=" in item)
 
 
+def _flag(value: str | None) -> bool | None:
+    """"1"/"true"/"yes"/"on" -> True, "0"/"false"/"no"/"off" -> False, unset or empty -> None."""
+    if value is None or not value.strip():
+        return None
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def from_environment(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'workflow_app.db'}"
     return {
@@ -50,8 +57,19 @@ def from_environment(instance_path: Path) -> dict:
         "EXTERNAL_LINK_DAYS": int(os.environ.get("WORKFLOW_EXTERNAL_LINK_DAYS", "14")),
         # "json": one JSON object per log line (for log collectors); anything else: plain text.
         "LOG_FORMAT": os.environ.get("WORKFLOW_LOG_FORMAT", "text"),
+        # Largest request body accepted (413 beyond it); diagram uploads are at most 2 MiB a file.
+        "MAX_CONTENT_LENGTH": int(os.environ.get("WORKFLOW_MAX_REQUEST_BYTES", str(16 * 1024 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
+        # Check each pooled connection before use, so a database restart costs no failed request.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Whether a timer/mail worker should be running (GET /api/health fails when its heartbeat is stale);
+        # unset: on in `flask serve` with its sweep loop, off otherwise (scripts/serve-production.sh sets 1).
+        "EXPECT_WORKER": _flag(os.environ.get("WORKFLOW_EXPECT_WORKER")),
+        # Seconds after the newest worker heartbeat before health fails (unset: 5 x the worker's sweep interval).
+        "HEALTH_STALE_SECONDS": float(os.environ.get("WORKFLOW_HEALTH_STALE_SECONDS") or 0) or None,
+        # Health fails when e-mail due more than this many minutes ago is still waiting (with a worker expected).
+        "HEALTH_MAIL_OVERDUE_MINUTES": float(os.environ.get("WORKFLOW_HEALTH_MAIL_OVERDUE_MINUTES") or 15),
     }
 
 

@@ -108,7 +108,8 @@ def _documentation(element: etree._Element) -> str:
     return (doc.text or "").strip() if doc is not None else ""
 
 
-def parse_bundle(bpmn_text: str, bpmn_filename: str, dmn_files: dict[str, str]) -> ProcessBundle:
+def parse_bundle(bpmn_text: str, bpmn_filename: str, dmn_files: dict[str, str], *,
+                 check_code: bool = True) -> ProcessBundle:
     """Parse one BPMN file (one executable process) and the DMN files it uses."""
     root = _parse_xml(bpmn_text, bpmn_filename)
     processes = [p for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("isExecutable", "true") != "false"]
@@ -118,6 +119,8 @@ def parse_bundle(bpmn_text: str, bpmn_filename: str, dmn_files: dict[str, str]) 
     process_id = process.get("id")
     _check_ids(root, bpmn_filename)
     _check_decision_refs(root, bpmn_filename, dmn_files)
+    if check_code:  # at deploy; a version deployed under older rules still loads for its running escalations
+        check_diagram_code(process, bpmn_filename, dmn_files)
 
     parser = CamundaParser()
     for dmn_name, dmn_text in dmn_files.items():
@@ -391,3 +394,87 @@ def _check_timer_expressions(process: etree._Element, filename: str) -> None:
                 raise DiagramError(f"timer expression '{text}' calls {', '.join(unknown)}, which the engine does not "
                                    f"offer; use one of {', '.join(sorted(TIMER_FUNCTIONS))}",
                                    filename, expression.sourceline, event.get("id"))
+
+
+# Functions the engine offers to scripts, conditions and decision tables (services/expressions.py, engine/runtime.py).
+ENGINE_FUNCTIONS = {"working_days", "working_hours", "end_of_working_day", "working_day_cycle", "protocol_setting"}
+# Where diagram Python sits in BPMN: (element, mode); the element id reported is the nearest parent with an id.
+_BPMN_CODE = (("script", "exec"), ("conditionExpression", "eval"), ("completionCondition", "eval"),
+              ("loopCardinality", "eval"))
+# SpiffWorkflow's DMN engine writes ``?`` in an input entry as this name (outside quotes).
+_DMN_INPUT_NAME = "dmninputexpr"
+_DMN_QUESTION_MARK = r'(\?)(?=(?:[^\'"]|[\'"][^\'"]*[\'"])*$)'
+
+
+def check_diagram_code(process: etree._Element, filename: str, dmn_files: dict[str, str]) -> None:
+    """Every piece of Python in a diagram and its decision tables compiles under the sandbox's rules.
+
+    Script task scripts, sequence-flow conditions, multi-instance expressions, timer expressions (with
+    their arguments) and DMN input expressions, input entries and output entries are checked here,
+    before SpiffWorkflow parses anything, so that ``import os``, dunder walks, ``format`` tricks, calls of
+    functions the engine does not offer and syntax errors are refused at deploy (with file, line and
+    element) instead of stopping a real escalation.
+    """
+    from workflow_app.engine.scripting import OFFERED_BUILTINS
+    offered = set(OFFERED_BUILTINS) | ENGINE_FUNCTIONS
+    for timer in process.iter(f"{{{BPMN_NS}}}timerEventDefinition"):
+        for expression in timer:
+            if isinstance(expression.tag, str):
+                _check_code(expression.text or "", "eval", TIMER_FUNCTIONS, "timer expression", filename,
+                            expression.sourceline, timer.getparent().get("id"))
+    for tag, mode in _BPMN_CODE:
+        for element in process.iter(f"{{{BPMN_NS}}}{tag}"):
+            owner = element.getparent()
+            while owner is not None and not owner.get("id"):
+                owner = owner.getparent()
+            what = {"script": "script", "conditionExpression": "condition"}.get(tag, tag)
+            if mode == "eval" and not (element.text or "").strip():
+                continue  # an empty condition is no condition for the engine
+            _check_code(element.text or "", mode, offered, what, filename, element.sourceline,
+                        owner.get("id") if owner is not None else None)
+    for dmn_name, text in dmn_files.items():
+        _check_dmn_code(_parse_xml(text, dmn_name), dmn_name, offered)
+
+
+def _check_code(source: str, mode: str, offered: set[str], what: str, filename: str, line: int | None,
+                element_id: str | None) -> None:
+    from workflow_app.engine.scripting import SandboxViolation, check_code
+    try:
+        check_code(source, mode, offered)
+    except SandboxViolation as exc:
+        inner = getattr(exc, "line", None)
+        at = (line or 0) + (inner - 1 if inner and mode == "exec" else 0) or None
+        shown = " ".join(source.split())
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise DiagramError(f"{what} '{shown}' is not valid: {exc}", filename, at, element_id) from None
+
+
+def _check_dmn_code(root: etree._Element, filename: str, offered: set[str]) -> None:
+    import re
+    for table in root.iter():
+        if not isinstance(table.tag, str) or etree.QName(table).localname != "decisionTable":
+            continue
+        ns = etree.QName(table).namespace
+        for expression in table.findall(f"{{{ns}}}input/{{{ns}}}inputExpression/{{{ns}}}text"):
+            source = (expression.text or "").strip()
+            if source:
+                _check_code(source, "eval", offered, "decision input expression", filename, expression.sourceline,
+                            expression.getparent().get("id") or expression.getparent().getparent().get("id"))
+        for rule in table.findall(f"{{{ns}}}rule"):
+            for kind, entries in (("input entry", rule.findall(f"{{{ns}}}inputEntry")),
+                                  ("output entry", rule.findall(f"{{{ns}}}outputEntry"))):
+                for entry in entries:
+                    text_el = entry.find(f"{{{ns}}}text")
+                    source = (text_el.text or "").strip() if text_el is not None else ""
+                    if not source or (kind == "input entry" and source == "-"):
+                        continue
+                    line = text_el.sourceline
+                    element_id = entry.get("id") or rule.get("id")
+                    if kind == "input entry":
+                        source = re.sub(_DMN_QUESTION_MARK, _DMN_INPUT_NAME, source)
+                        if _DMN_INPUT_NAME not in source:
+                            try:
+                                compile(source, "<dmn>", "eval")
+                            except SyntaxError:
+                                source = f"{_DMN_INPUT_NAME} {source}"  # a unary test such as '> 3'
+                    _check_code(source, "eval", offered, f"decision {kind}", filename, line, element_id)

@@ -104,6 +104,9 @@ class User(UserMixin, db.Model):
     line_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Stored in the session at sign-in and checked on every request; bumped at logout and password change,
+    # which ends every session signed in before (a copied cookie stops working).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     agency: Mapped[Agency | None] = relationship()
     line_manager: Mapped["User | None"] = relationship(remote_side="User.id", back_populates="reports")
@@ -332,3 +335,31 @@ class Notice(db.Model):
     link: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class WorkerHeartbeat(db.Model):
+    """One row per timer/mail worker process (``host:pid``, ``:serve`` for the loop inside ``flask serve``):
+    when it last finished a sweep and its last error, so every web process can tell whether timers and mail
+    are being handled (``GET /api/health``; see services/heartbeat.py)."""
+
+    __tablename__ = "worker_heartbeats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    interval_seconds: Mapped[float] = mapped_column(db.Float, default=30.0)
+    last_sweep_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class LoginFailure(db.Model):
+    """A failed sign-in, by username and client address: the login limit, shared by every process."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key", "username", "client", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100))
+    client: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

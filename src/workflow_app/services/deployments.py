@@ -35,9 +35,21 @@ def content_hash(bpmn_xml: str, dmn_files: dict[str, str]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+_DOCTYPE = re.compile(r"<!\s*DOCTYPE|<!\s*ENTITY", re.IGNORECASE)
+
+
 def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
              create_roles: bool = False) -> ProcessBundle:
     """Everything that must hold before a diagram is deployed; raises DeploymentFailed naming file and element."""
+    # No DOCTYPE, before any parser sees the text: entities (external ones read files or URLs, nested ones
+    # explode in memory) have no place in BPMN or DMN.
+    for name, text in ((bpmn_filename, bpmn_xml), *dmn_files.items()):
+        doctype = _DOCTYPE.search(text or "")
+        if doctype:
+            line = text.count("\n", 0, doctype.start()) + 1
+            message = (f"{name}, line {line}: XML with a DOCTYPE (entity declarations) is refused; "
+                       "remove the <!DOCTYPE ...> declaration")
+            raise DeploymentFailed(message, [{"file": name, "element_id": None, "line": line, "message": message}])
     try:
         bundle = parse_bundle(bpmn_xml, bpmn_filename, dmn_files)
         check_recipients(bpmn_xml, bpmn_filename, bundle, dmn_files, _known_roles())
@@ -208,7 +220,7 @@ def bundle_for(deployment: Deployment) -> ProcessBundle:
         cached = _bundle_cache.get(deployment.content_hash)
     if cached is not None:
         return cached
-    bundle = parse_bundle(deployment.bpmn_xml, deployment.bpmn_filename, deployment.dmn_files)
+    bundle = parse_bundle(deployment.bpmn_xml, deployment.bpmn_filename, deployment.dmn_files, check_code=False)
     with _bundle_lock:
         _bundle_cache[deployment.content_hash] = bundle
     return bundle

@@ -4,14 +4,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from limits import parse as parse_limit
+from sqlalchemy import delete, func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from workflow_app import clock
 from workflow_app.extensions import db
-from workflow_app.persistence.models import Agency, ApiToken, AuditEntry, Role, User
+from workflow_app.persistence.models import Agency, ApiToken, AuditEntry, LoginFailure, Role, User
 from workflow_app.services.errors import InvalidInput, NotFound
 
 # Roles the application itself uses; lane roles come from the deployed diagrams.
@@ -126,6 +128,52 @@ def set_password(user: User, password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput({"password": f"Use at least {MIN_PASSWORD_LENGTH} characters"})
     user.password_hash = _hash(password)
+    end_sessions(user)
+
+
+def end_sessions(user: User) -> None:
+    """Every session signed in before this stops working (logout, password change)."""
+    user.session_epoch = (user.session_epoch or 0) + 1
+
+
+# -- sign-in limit -----------------------------------------------------------------------------------
+# Failed sign-ins are rows in the database, so every web process shares one count. The count is per
+# username and client address: a client that guessed too often is refused (even with the right password)
+# until the window passes, while the same account signs in from anywhere else.
+
+def _limit(limit: str) -> tuple[int, timedelta]:
+    item = parse_limit(limit)
+    return item.amount, timedelta(seconds=item.get_expiry())
+
+
+def _failure_key(username: str, client: str) -> tuple[str, str]:
+    return (username or "").strip().lower()[:100], (client or "unknown")[:64]
+
+
+def login_blocked(username: str, client: str, limit: str) -> bool:
+    """True when ``client`` has used up its failed sign-ins for ``username`` within the limit's window."""
+    amount, window = _limit(limit)
+    name, address = _failure_key(username, client)
+    since = clock.now() - window
+    count = db.session.scalar(select(func.count(LoginFailure.id)).where(
+        LoginFailure.username == name, LoginFailure.client == address, LoginFailure.at > since))
+    return (count or 0) >= amount
+
+
+def record_login_failure(username: str, client: str, limit: str) -> None:
+    """Count a failed sign-in (in its own transaction) and forget failures older than the window."""
+    _amount, window = _limit(limit)
+    name, address = _failure_key(username, client)
+    now = clock.now()
+    db.session.rollback()
+    db.session.execute(delete(LoginFailure).where(LoginFailure.at <= now - max(window, timedelta(days=1))))
+    db.session.add(LoginFailure(username=name, client=address, at=now))
+    db.session.commit()
+
+
+def clear_login_failures(username: str, client: str) -> None:
+    name, address = _failure_key(username, client)
+    db.session.execute(delete(LoginFailure).where(LoginFailure.username == name, LoginFailure.client == address))
 
 
 # -- API tokens --------------------------------------------------------------------------------------

@@ -54,16 +54,36 @@ def _data_field(body: dict) -> dict:
 
 @bp.before_request
 def tokens_only():
-    """The API takes bearer tokens only: a browser's session cookie must not drive it (no CSRF there)."""
-    if request.endpoint != "api.health" and not request.headers.get("Authorization", "").startswith("Bearer "):
+    """The API takes bearer tokens only: a browser's session cookie must not drive it (no CSRF there).
+    ``auth.load_user`` ignores the session under /api/, so the user here is the token's, or nobody: 401,
+    whatever cookies come with the request."""
+    if request.endpoint == "api.health":
+        return None
+    if not request.headers.get("Authorization", "").startswith("Bearer "):
         return jsonify({"error": "Send 'Authorization: Bearer <token>' "
                                  "(create one with: flask --app workflow_app users token USERNAME)"}), 401
+    if not current_user.is_authenticated:
+        return jsonify({"error": "That API token is not valid (unknown, revoked, or its user deactivated)"}), 401
     return None
 
 
 @bp.get("/health")
 def health():
-    return jsonify({"status": "ok"})
+    """Liveness for monitoring: the database answers, a worker has swept recently, mail is not backing up.
+
+    200 or 503, always JSON: ``{status, worker: {last_sweep_at, ...}, mail: {pending, overdue, ...}, problems}``.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from workflow_app.extensions import db
+    from workflow_app.services import heartbeat
+    try:
+        body, status = heartbeat.health_report()
+    except SQLAlchemyError as exc:
+        db.session.remove()  # drops the session and whatever connection it held
+        bp_logger().warning("health check: database unavailable: %s", str(exc).splitlines()[0])
+        return jsonify({"status": "failing", "problems": ["the database is unavailable"]}), 503
+    return jsonify(body), status
 
 
 @bp.get("/me")

@@ -1,11 +1,12 @@
 """Sign-in: sessions for pages (Flask-Login), personal bearer tokens for the API, login rate limiting."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (Blueprint, abort, current_app, flash, g, jsonify, redirect, render_template, request, session,
+                   url_for)
 from flask_login import current_user, login_user, logout_user
 from urllib.parse import urlsplit
 
-from workflow_app.extensions import db, limiter, login_manager
+from workflow_app.extensions import db, login_manager
 from workflow_app.persistence.models import User
 from workflow_app.services import people
 
@@ -14,10 +15,19 @@ bp = Blueprint("auth", __name__)
 PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health", "respond.respond"}  # respond: its own signed link
 
 
+SESSION_EPOCH_KEY = "_epoch"
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
-    return user if user is not None and user.active else None
+    """The session's user, for pages only: the API takes bearer tokens, never the session cookie. A session
+    signed in before the user's last logout or password change (an older ``session_epoch``) is over."""
+    if request.path.startswith("/api/") or not user_id.isdigit() or int(user_id) > 2**31 - 1:
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or not user.active or session.get(SESSION_EPOCH_KEY) != user.session_epoch:
+        return None
+    return user
 
 
 @login_manager.request_loader
@@ -42,6 +52,9 @@ def require_sign_in():
     if current_user.is_authenticated:
         return None
     if request.path.startswith("/api/"):
+        if request.headers.get("Authorization", "").startswith("Bearer "):
+            return jsonify({"error": "That API token is not valid (unknown, revoked, or its user deactivated); "
+                                     "the API takes bearer tokens only, never a browser session"}), 401
         return jsonify({"error": "Sign in first: send 'Authorization: Bearer <token>' "
                                  "(create one with: flask --app workflow_app users token USERNAME)"}), 401
     return redirect(url_for("auth.login", next=request.full_path))
@@ -57,16 +70,32 @@ def _safe_next(target: str | None) -> str:
     return url_for("ui.inbox")
 
 
+RATE_LIMITED = "Too many sign-in attempts; wait a minute and try again."
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], error_message="Too many sign-in attempts; wait a minute and try again.")
 def login():
     if request.method == "POST":
-        user = people.authenticate(request.form.get("username", ""), request.form.get("password", ""))
+        username, limit = request.form.get("username", ""), _login_limit()
+        # Failed attempts are counted in the database (shared by every process), per username and client:
+        # this client is refused until the window passes, the same account still signs in elsewhere.
+        if people.login_blocked(username, _client_address(), limit):
+            people.audit(username or None, "sign in", None, "refused", f"rate limited ({_client_address()})")
+            abort(429, description=RATE_LIMITED)
+        user = people.authenticate(username, request.form.get("password", ""))
         if user is None:
-            people.audit(request.form.get("username") or None, "sign in", None, "failed", "wrong username or password")
+            people.record_login_failure(username, _client_address(), limit)
+            people.audit(username or None, "sign in", None, "failed", "wrong username or password")
             flash("That username and password do not match an active account.", "error")
-            return render_template("login.html", username=request.form.get("username", "")), 401
+            return render_template("login.html", username=username), 401
+        people.clear_login_failures(user.username, _client_address())
+        session[SESSION_EPOCH_KEY] = user.session_epoch
         login_user(user)
+        db.session.commit()
         people.audit(user.username, "sign in", None, "ok")
         return redirect(_safe_next(request.args.get("next")))
     return render_template("login.html", username="")
@@ -74,6 +103,11 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """Ends this session and, server-side, every other session of the user (a copied cookie stops working)."""
+    if current_user.is_authenticated:
+        people.end_sessions(current_user)
+        db.session.commit()
     logout_user()
+    session.pop(SESSION_EPOCH_KEY, None)
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
