@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, exists, false, func, not_, or_, select, true
 
-from workflow_app.extensions import db
-from workflow_app.persistence.models import (Deployment, ProcessInstance, Role, TaskRecord, User, instance_agencies,
-                                             user_roles)
+from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord, User, instance_agencies
 from workflow_app.services import parties, people
 from workflow_app.services.deployments import bundle_for
 from workflow_app.services.errors import ServiceError
@@ -61,11 +59,7 @@ def is_candidate(user: User, record: TaskRecord) -> bool:
 
 def role_holders(role: str | None, instance: ProcessInstance) -> list[User]:
     """Active people holding ``role`` who may act on ``instance`` (its agencies, or no agency)."""
-    if not role:
-        return []
-    query = (select(User).join(user_roles, user_roles.c.user_id == User.id).join(Role, Role.id == user_roles.c.role_id)
-             .where(func.lower(Role.name) == role.casefold(), User.active.is_(True)).order_by(User.display_name))
-    return [u for u in db.session.scalars(query) if _in_instance_agencies(u, instance)]
+    return [u for u in parties.holders_in_agency(role, None) if _in_instance_agencies(u, instance)]
 
 
 def candidates(record: TaskRecord) -> list[User]:
@@ -102,22 +96,24 @@ def require_start(user: User, deployment: Deployment) -> None:
 
 
 def require_complete(user: User, record: TaskRecord) -> None:
-    if record.party and not is_candidate(user, record):
-        side = "raising side" if record.party == "raising" else "other side"
-        agency = record.agency.name if record.agency else "that side's agency"
-        holder = (f" It is assigned to {record.assigned_to.display_name}." if record.assigned_to
-                  else f" It is with {record.contact_name} (by e-mail)." if record.contact_email else "")
-        refuse(user, "complete task", f"task {record.id}",
-               f"This task is for the {side} of the dispute ({agency}), as '{record.role}'; you cannot complete "
-               f"it for them.{holder}")
     if not is_candidate(user, record):
-        refuse(user, "complete task", f"task {record.id}",
-               f"This task is for the role '{record.role}' in the agencies of this escalation; "
-               "you do not hold that role there, so you cannot complete it.")
+        refuse(user, "complete task", f"task {record.id}", _why_not_candidate(record))
     if record.assigned_to_id not in (None, user.id):
         refuse(user, "complete task", f"task {record.id}",
                f"This task is assigned to {record.assigned_to.display_name}; ask them or their supervisor to "
                "release or reassign it.")
+
+
+def _why_not_candidate(record: TaskRecord) -> str:
+    if not record.party:
+        return (f"This task is for the role '{record.role}' in the agencies of this escalation; "
+                "you do not hold that role there, so you cannot complete it.")
+    side = "raising side" if record.party == "raising" else "other side"
+    agency = record.agency.name if record.agency else "that side's agency"
+    holder = (f" It is assigned to {record.assigned_to.display_name}." if record.assigned_to
+              else f" It is with {record.contact_name} (by e-mail)." if record.contact_email else "")
+    return (f"This task is for the {side} of the dispute ({agency}), as '{record.role}'; you cannot complete "
+            f"it for them.{holder}")
 
 
 def can_reassign(user: User, record: TaskRecord) -> bool:

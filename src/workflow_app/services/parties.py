@@ -159,7 +159,7 @@ def holder(record: TaskRecord) -> User | None:
 def assign(instance: ProcessInstance, record: TaskRecord) -> Assignment:
     """The person (or e-mail contact) a new party task goes to; see the module docstring."""
     side = party_of(instance, record.party)
-    earlier = sorted((t for t in instance.tasks if t.party == record.party and t is not record and t.id != record.id),
+    earlier = sorted((t for t in instance.tasks if t.party == record.party and t is not record),
                      key=creation_order)
     agency = side.agency if side else None
     if not earlier:
