@@ -5,11 +5,12 @@ Public surface: :func:`parse_bundle` (diagram files -> :class:`ProcessBundle`), 
 """
 from workflow_app.engine import spiff_fixes  # noqa: F401  (corrections to the pinned SpiffWorkflow, see module)
 from workflow_app.engine.forms import FieldSpec, FormSpec
-from workflow_app.engine.parsing import (DiagramError, ProcessBundle, check_recipients, decision_ids, parse_bundle,
-                                         referenced_decisions)
+from workflow_app.engine.parsing import (DiagramError, DmnOutput, ProcessBundle, check_recipients, decision_ids,
+                                         dmn_literal_outputs, parse_bundle, referenced_decisions)
 from workflow_app.engine.runtime import EngineError, EngineEvent, EngineInstance, ReadyTask, RoutingError, TaskNotReady
 
 __all__ = [
-    "DiagramError", "EngineError", "EngineEvent", "EngineInstance", "FieldSpec", "FormSpec", "ProcessBundle",
-    "ReadyTask", "RoutingError", "TaskNotReady", "check_recipients", "decision_ids", "parse_bundle", "referenced_decisions",
+    "DiagramError", "DmnOutput", "EngineError", "EngineEvent", "EngineInstance", "FieldSpec", "FormSpec",
+    "ProcessBundle", "ReadyTask", "RoutingError", "TaskNotReady", "check_recipients", "decision_ids",
+    "dmn_literal_outputs", "parse_bundle", "referenced_decisions",
 ]

@@ -301,10 +301,22 @@ def _check_recipient_list(text: str, roles: set[str], what: str, filename: str, 
                                filename, line, element_id)
 
 
-def _dmn_output_values(dmn_files: dict[str, str]) -> dict[str, list[tuple[str, int | None, str]]]:
-    """Literal output values per output name across the DMN files: {name: [(file, line, value)]}."""
+@dataclass(frozen=True)
+class DmnOutput:
+    """One literal output cell of a decision table, with its rule's input entries (as written)."""
+
+    file: str
+    line: int | None
+    name: str
+    value: str
+    inputs: tuple[str, ...]
+
+
+def dmn_literal_outputs(dmn_files: dict[str, str]) -> list[DmnOutput]:
+    """Every output cell across the DMN files whose text is a literal string, in rule order. Cells that are
+    expressions are skipped: they cannot be known before they run."""
     import ast
-    found: dict[str, list[tuple[str, int | None, str]]] = {}
+    found: list[DmnOutput] = []
     for dmn_name, text in dmn_files.items():
         root = _parse_xml(text, dmn_name)
         for table in root.iter():
@@ -313,15 +325,22 @@ def _dmn_output_values(dmn_files: dict[str, str]) -> dict[str, list[tuple[str, i
             ns = etree.QName(table).namespace
             outputs = [o.get("name") for o in table.findall(f"{{{ns}}}output")]
             for rule in table.findall(f"{{{ns}}}rule"):
+                inputs = tuple((e.findtext(f"{{{ns}}}text") or "").strip() for e in rule.findall(f"{{{ns}}}inputEntry"))
                 for name, entry in zip(outputs, rule.findall(f"{{{ns}}}outputEntry")):
-                    text_el = entry.find(f"{{{ns}}}text")
-                    raw = (text_el.text or "").strip() if text_el is not None else ""
                     try:
-                        value = ast.literal_eval(raw)
+                        value = ast.literal_eval((entry.findtext(f"{{{ns}}}text") or "").strip())
                     except (ValueError, SyntaxError):
-                        continue  # an expression: cannot be checked before it runs
+                        continue
                     if name and isinstance(value, str):
-                        found.setdefault(name, []).append((dmn_name, entry.sourceline, value))
+                        found.append(DmnOutput(dmn_name, entry.sourceline, name, value, inputs))
+    return found
+
+
+def _dmn_output_values(dmn_files: dict[str, str]) -> dict[str, list[tuple[str, int | None, str]]]:
+    """Literal output values per output name across the DMN files: {name: [(file, line, value)]}."""
+    found: dict[str, list[tuple[str, int | None, str]]] = {}
+    for cell in dmn_literal_outputs(dmn_files):
+        found.setdefault(cell.name, []).append((cell.file, cell.line, cell.value))
     return found
 
 

@@ -23,6 +23,7 @@ import time_machine
 from sqlalchemy import select, update
 
 from workflow_app import clock
+from workflow_app.engine import dmn_literal_outputs
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ExternalLink, OutboxMessage, ProcessInstance, TaskRecord, User
 from workflow_app.services import external_links, instances, parties, people
@@ -124,27 +125,19 @@ def _data_roles_by_track(protocol_key: str) -> dict[str, list[str]]:
     """Roles a party task takes from data (``role_from``), per value of the routing table's first input
     (e.g. a track), in the table's rule order: {"A": ["Human Service Worker", ...], ...}."""
     import ast
-    from lxml import etree
     deployment = latest_deployment(protocol_key)
     bundle = bundle_for(deployment)
     variables = {p["role_from"] for p in bundle.element_properties.values() if p.get("role_from")}
     tracks: dict[str, list[str]] = {}
-    for text in deployment.dmn_files.values():
-        root = etree.fromstring(text.encode("utf-8"))
-        for table in (t for t in root.iter() if isinstance(t.tag, str) and etree.QName(t).localname == "decisionTable"):
-            ns = etree.QName(table).namespace
-            outputs = [o.get("name") for o in table.findall(f"{{{ns}}}output")]
-            for rule in table.findall(f"{{{ns}}}rule"):
-                inputs = [(e.findtext(f"{{{ns}}}text") or "").strip() for e in rule.findall(f"{{{ns}}}inputEntry")]
-                for name, entry in zip(outputs, rule.findall(f"{{{ns}}}outputEntry")):
-                    if name not in variables:
-                        continue
-                    try:
-                        role, key = ast.literal_eval(entry.findtext(f"{{{ns}}}text") or ""), ast.literal_eval(inputs[0])
-                    except (ValueError, SyntaxError, IndexError):
-                        continue
-                    if isinstance(role, str) and role not in tracks.setdefault(str(key), []):
-                        tracks[str(key)].append(role)
+    for cell in dmn_literal_outputs(deployment.dmn_files):
+        if cell.name not in variables or not cell.inputs:
+            continue
+        try:
+            key = str(ast.literal_eval(cell.inputs[0]))
+        except (ValueError, SyntaxError):
+            continue
+        if cell.value not in tracks.setdefault(key, []):
+            tracks[key].append(cell.value)
     return tracks
 
 
