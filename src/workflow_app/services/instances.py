@@ -67,10 +67,17 @@ def _load_engine(instance: ProcessInstance) -> EngineInstance:
 
 # -- commands -------------------------------------------------------------------------------------
 
-def dynamic_choices() -> dict[str, list[str]]:
-    """Values for form fields whose choices come from this installation (``choices_from``)."""
-    return {"agencies": [a.name for a in db.session.scalars(select(Agency).order_by(Agency.name))],
-            "people": parties.people_choices()}
+CHOICE_SOURCES = {
+    "agencies": lambda: [a.name for a in db.session.scalars(select(Agency).order_by(Agency.name))],
+    "people": parties.people_choices,
+}
+
+
+def dynamic_choices(form=None) -> dict[str, list]:
+    """Values for form fields whose choices come from this installation (``choices_from``): those ``form``
+    uses (none for most task forms, so a completion does not read every agency and person), or all."""
+    wanted = ({f.choices_from for f in form.fields if f.choices_from} if form is not None else set(CHOICE_SOURCES))
+    return {name: load() for name, load in CHOICE_SOURCES.items() if name in wanted}
 
 
 def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
@@ -78,7 +85,8 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     deployment = require_latest(protocol_key)
     access.require_start(user, deployment)
     bundle = bundle_for(deployment)
-    clean = validate_submission(bundle.start_form, submitted, from_html=from_html, dynamic_choices=dynamic_choices())
+    clean = validate_submission(bundle.start_form, submitted, from_html=from_html,
+                                dynamic_choices=dynamic_choices(bundle.start_form))
     named = parties.named_parties(bundle, bundle.start_form, clean, user)
     now = clock.now()
     instance = ProcessInstance(
@@ -130,8 +138,8 @@ def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool,
     task_id = record.id
     instance = record.instance
     bundle = bundle_for(instance.deployment)
-    clean = validate_submission(bundle.forms.get(record.element_id), submitted, from_html=from_html,
-                                dynamic_choices=dynamic_choices())
+    form = bundle.forms.get(record.element_id)
+    clean = validate_submission(form, submitted, from_html=from_html, dynamic_choices=dynamic_choices(form))
     if link is not None:  # spent in the same transaction as the completion; a form with errors keeps it usable
         external_links.spend(link)
 

@@ -61,7 +61,7 @@ def start(key: str):
             flash(f"Escalation {instance.id} started.", "info")
             return redirect(url_for("ui.instance", instance_id=instance.id))
     return render_template("start.html", deployment=deployment, form=form, values=values, errors=errors,
-                           dynamic_choices=instances.dynamic_choices()), (400 if errors else 200)
+                           dynamic_choices=instances.dynamic_choices(form)), (400 if errors else 200)
 
 
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
@@ -86,7 +86,7 @@ def task(task_id: str):
             return redirect(url_for("ui.instance", instance_id=record.instance_id))
     return render_template("task.html", task=record, form=form, values=values, errors=errors,
                            documentation=instances.task_documentation(record),
-                           dynamic_choices=instances.dynamic_choices(),
+                           dynamic_choices=instances.dynamic_choices(form),
                            can_complete=access.is_candidate(current_user, record)
                            and record.assigned_to_id in (None, current_user.id),
                            can_reassign=access.can_reassign(current_user, record),
