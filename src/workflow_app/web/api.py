@@ -1,15 +1,60 @@
-"""JSON API (stable: integrations and acceptance checks use it). Errors are JSON with ``error``."""
+"""JSON API (stable: integrations and acceptance checks use it). Errors are JSON with ``error``.
+
+Every route is described by the request/response models of :mod:`workflow_app.web.api_schemas`; spectree
+checks requests and responses against them and publishes them as OpenAPI 3.1 at ``/api/openapi.json``.
+"""
 from __future__ import annotations
+
+import json
 
 from flask import Blueprint, jsonify, request
 from flask_login import current_user
+from spectree import Response, SecurityScheme, SpecTree
+from spectree.models import SecuritySchemeData
 from werkzeug.exceptions import HTTPException
 
 from workflow_app.services import access, deployments, instances, reports
 from workflow_app.services.errors import InvalidInput, ServiceError
+from workflow_app.web import api_schemas as schemas
 from workflow_app.web.presenters import instance_dict, protocol_dict, report_dict, summary_dict, task_dict
 
 bp = Blueprint("api", __name__)
+
+
+def _validation_error_as_ours(req, resp, req_validation_error, instance, model_adapter) -> None:
+    """A request that does not match its model gets the API's own error body: a sentence and a message
+    per field, never the validator's raw list."""
+    if req_validation_error is None:
+        return
+    fields = {}
+    for problem in req_validation_error.errors():
+        name = ".".join(str(part) for part in problem.get("loc", ()) if part not in ("body", "query"))
+        if name:
+            fields.setdefault(name, problem.get("msg", "is not valid"))
+        else:
+            fields["body"] = "Send a JSON object as the request body"
+    resp.set_data(json.dumps({"error": "Some fields are missing or not valid", "fields": fields}))
+    resp.mimetype = "application/json"
+
+
+api_spec = SpecTree(
+    "flask", title="workflow_app API", version="1",
+    description="Escalations, tasks and reports of workflow_app. Send 'Authorization: Bearer <token>' "
+                "(create a token with: flask --app workflow_app users token USERNAME).",
+    path="apidoc", mode="strict", page_templates={}, annotations=False,
+    security_schemes=[SecurityScheme(name="bearer", data=SecuritySchemeData(type="http", scheme="bearer"))],
+    security={"bearer": []}, before=_validation_error_as_ours, validation_error_status=400,
+    validation_error_model=schemas.ErrorOut, naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda _parent, child: child)
+
+# The errors every signed-in route can answer with.
+_ERRORS = {"HTTP_400": schemas.ErrorOut, "HTTP_401": schemas.ErrorOut, "HTTP_403": schemas.ErrorOut,
+           "HTTP_404": schemas.ErrorOut, "HTTP_409": schemas.ErrorOut, "HTTP_429": schemas.ErrorOut,
+           "HTTP_500": schemas.ErrorOut}
+
+
+def _responses(**ok) -> Response:
+    return Response(**ok, **_ERRORS)
 
 
 @bp.errorhandler(ServiceError)
@@ -24,6 +69,8 @@ def service_error(exc: ServiceError):
 
 @bp.errorhandler(HTTPException)
 def http_error(exc: HTTPException):
+    if exc.response is not None:  # already a full JSON answer (a request that failed its model)
+        return exc.response
     return jsonify({"error": exc.description or exc.name}), exc.code
 
 
@@ -38,26 +85,12 @@ def bp_logger():
     return current_app.logger
 
 
-def _json_body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise ServiceError("Send a JSON object as the request body")
-    return body
-
-
-def _data_field(body: dict) -> dict:
-    data = body.get("data", {})
-    if not isinstance(data, dict):
-        raise ServiceError("'data' must be a JSON object of form fields")
-    return data
-
-
 @bp.before_request
 def tokens_only():
     """The API takes bearer tokens only: a browser's session cookie must not drive it (no CSRF there).
     ``auth.load_user`` ignores the session under /api/, so the user here is the token's, or nobody: 401,
     whatever cookies come with the request."""
-    if request.endpoint == "api.health":
+    if request.endpoint in ("api.health", "api.openapi"):
         return None
     if not request.headers.get("Authorization", "").startswith("Bearer "):
         return jsonify({"error": "Send 'Authorization: Bearer <token>' "
@@ -67,7 +100,15 @@ def tokens_only():
     return None
 
 
+@bp.get("/openapi.json")
+def openapi():
+    """The API's OpenAPI 3.1 description, generated from the models every route validates with."""
+    return jsonify(api_spec.spec)
+
+
 @bp.get("/health")
+@api_spec.validate(resp=Response(HTTP_200=schemas.HealthOut, HTTP_503=schemas.HealthOut), security={},
+                   tags=["monitoring"])
 def health():
     """Liveness for monitoring: the database answers, a worker has swept recently, mail is not backing up.
 
@@ -87,6 +128,7 @@ def health():
 
 
 @bp.get("/me")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.MeOut), tags=["people"])
 def me():
     user = current_user
     return jsonify({"username": user.username, "display_name": user.display_name,
@@ -94,21 +136,23 @@ def me():
 
 
 @bp.get("/protocols")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.ProtocolListOut), tags=["protocols"])
 def list_protocols():
     return jsonify([protocol_dict(d) for d in deployments.latest_deployments()])
 
 
 @bp.post("/instances")
+@api_spec.validate(json=schemas.StartInstanceBody, resp=_responses(HTTP_201=schemas.InstanceOut),
+                   tags=["escalations"])
 def start_instance():
-    body = _json_body()
-    protocol = body.get("protocol")
-    if not isinstance(protocol, str) or not protocol:
-        raise InvalidInput({"protocol": "Name the protocol to start (its key)"}, "Name the protocol to start")
-    instance = instances.start_instance(protocol, _data_field(body), user=current_user)
+    body = request.context.json
+    instance = instances.start_instance(body.protocol, body.data, user=current_user)
     return jsonify(instance_dict(instance)), 201
 
 
 @bp.get("/instances")
+@api_spec.validate(query=schemas.InstanceQuery, resp=_responses(HTTP_200=schemas.InstanceListOut),
+                   tags=["escalations"])
 def list_instances():
     """Instances I may see, filtered like the Escalations page (protocol, status, stage, agency, case,
     from, to, overdue, sort, page). The total and paging are in the X-Total-Count / X-Page headers."""
@@ -120,6 +164,7 @@ def list_instances():
 
 
 @bp.get("/reports/<key>")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.ReportOut), tags=["reports"])
 def protocol_report(key: str):
     deployments.require_latest(key)
     reports.require_reports(current_user, key)
@@ -127,6 +172,7 @@ def protocol_report(key: str):
 
 
 @bp.get("/instances/<int:instance_id>")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.InstanceOut), tags=["escalations"])
 def get_instance(instance_id: int):
     instance = instances.get_instance(instance_id)
     access.require_see_instance(current_user, instance)
@@ -134,6 +180,7 @@ def get_instance(instance_id: int):
 
 
 @bp.get("/instances/<int:instance_id>/diagram")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.DiagramOut), tags=["escalations"])
 def get_instance_diagram(instance_id: int):
     instance = instances.get_instance(instance_id)
     access.require_see_instance(current_user, instance)
@@ -141,13 +188,14 @@ def get_instance_diagram(instance_id: int):
 
 
 @bp.post("/instances/<int:instance_id>/cancel")
+@api_spec.validate(json=schemas.CancelBody, resp=_responses(HTTP_200=schemas.InstanceOut), tags=["escalations"])
 def cancel_instance(instance_id: int):
-    reason = _json_body().get("reason")
-    instance = instances.cancel_instance(instance_id, reason if isinstance(reason, str) else "", user=current_user)
+    instance = instances.cancel_instance(instance_id, request.context.json.reason, user=current_user)
     return jsonify(instance_dict(instance))
 
 
 @bp.get("/tasks")
+@api_spec.validate(query=schemas.TaskQuery, resp=_responses(HTTP_200=schemas.TaskListOut), tags=["tasks"])
 def list_tasks():
     """Tasks I can act on: assigned to me and unassigned for my roles (or one ``view``: mine, available, team)."""
     role = request.args.get("role")
@@ -157,6 +205,7 @@ def list_tasks():
 
 
 @bp.get("/tasks/<task_id>")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.TaskOut), tags=["tasks"])
 def get_task(task_id: str):
     record = instances.get_task(task_id)
     access.require_see_instance(current_user, record.instance)
@@ -164,29 +213,34 @@ def get_task(task_id: str):
 
 
 @bp.post("/tasks/<task_id>/complete")
+@api_spec.validate(json=schemas.CompleteTaskBody, resp=_responses(HTTP_200=schemas.InstanceOut), tags=["tasks"])
 def complete_task(task_id: str):
-    instance = instances.complete_task(task_id, _data_field(_json_body()), user=current_user)
+    instance = instances.complete_task(task_id, request.context.json.data, user=current_user)
     return jsonify(instance_dict(instance))
 
 
 @bp.post("/tasks/<task_id>/claim")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.TaskOut), tags=["tasks"])
 def claim_task(task_id: str):
     return jsonify(task_dict(instances.claim_task(task_id, user=current_user)))
 
 
 @bp.post("/tasks/<task_id>/release")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.TaskOut), tags=["tasks"])
 def release_task(task_id: str):
     return jsonify(task_dict(instances.release_task(task_id, user=current_user)))
 
 
 @bp.post("/tasks/<task_id>/resend-link")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.TaskOut), tags=["tasks"])
 def resend_task_link(task_id: str):
     return jsonify(task_dict(instances.resend_link(task_id, user=current_user)))
 
 
 @bp.post("/tasks/<task_id>/reassign")
+@api_spec.validate(json=schemas.ReassignBody, resp=_responses(HTTP_200=schemas.TaskOut), tags=["tasks"])
 def reassign_task(task_id: str):
-    assignee = _json_body().get("assignee")
-    if not isinstance(assignee, str) or not assignee.strip():
+    assignee = request.context.json.assignee
+    if not assignee.strip():
         raise InvalidInput({"assignee": "Name the user (username) to give the task to"}, "Name the new assignee")
     return jsonify(task_dict(instances.reassign_task(task_id, assignee, user=current_user)))

@@ -12,7 +12,7 @@ from workflow_app.services import people
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health", "respond.respond"}  # respond: its own signed link
+PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health", "respond.respond", "api.openapi"}  # respond: its own signed link
 
 
 SESSION_EPOCH_KEY = "_epoch"

@@ -1,0 +1,262 @@
+"""The JSON API's request and response shapes, as Pydantic models.
+
+These models are the single source of ``/api/openapi.json`` (spectree builds the OpenAPI 3.1 document from
+them) *and* they check every request and every response at run time: response models forbid keys they do
+not declare, so a presenter that gains or loses a field without its schema fails the suite's schemathesis
+run instead of drifting silently from the published description.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests -------------------------------------------------------------------------------------------
+
+class StartInstanceBody(BaseModel):
+    protocol: str = Field(min_length=1, description="The protocol's key (see GET /api/protocols)")
+    data: dict[str, Any] = Field(default_factory=dict, description="The start form's fields by name")
+
+
+class CompleteTaskBody(BaseModel):
+    data: dict[str, Any] = Field(default_factory=dict, description="The task form's fields by name")
+
+
+class CancelBody(BaseModel):
+    reason: str = Field(default="", description="Why the escalation is cancelled (kept in its history)")
+
+
+class ReassignBody(BaseModel):
+    assignee: str = Field(min_length=1, description="Username of the person to give the task to")
+
+
+class InstanceQuery(BaseModel):
+    """Filters of the escalations list (the same as the Escalations page)."""
+    model_config = ConfigDict(populate_by_name=True)
+
+    protocol: str | None = None
+    status: Literal["running", "resolved", "closed", "cancelled", "error"] | None = None
+    stage: str | None = None
+    agency: str | None = None
+    case: str | None = None
+    started_from: str | None = Field(default=None, alias="from", description="YYYY-MM-DD")
+    started_to: str | None = Field(default=None, alias="to", description="YYYY-MM-DD")
+    overdue: str | None = Field(default=None, description="'1', 'true', 'on' or 'yes': only escalations past a deadline")
+    sort: str | None = Field(default=None, description="started (default), -started, deadline, stage ...")
+    page: str | None = Field(default=None, description="1 to 1,000,000; 50 escalations a page")
+
+
+class TaskQuery(BaseModel):
+    role: str | None = Field(default=None, description="Only tasks of this role")
+    view: Literal["mine", "available", "team"] | None = Field(
+        default=None, description="mine: assigned to me; available: unassigned for my roles; team: my reports'")
+
+
+# --- responses ------------------------------------------------------------------------------------------
+
+class ErrorOut(BaseModel):
+    """Every error: a sentence, and for invalid input the message of each field."""
+    error: str
+    fields: dict[str, str] | None = None
+    problems: list[Any] | None = None
+
+
+class ContactOut(_Strict):
+    name: str | None
+    email: str
+
+
+class RequiredWhenOut(_Strict):
+    field: str
+    values: list[str]
+
+
+class ChoiceOut(_Strict):
+    value: str
+    label: str
+
+
+class ColumnOut(_Strict):
+    name: str
+    label: str
+
+
+class FormFieldOut(_Strict):
+    name: str
+    label: str
+    type: str
+    required: bool
+    required_when: RequiredWhenOut | None
+    choices: list[ChoiceOut]
+    default: str | None
+    multiline: bool
+    columns: list[ColumnOut]
+    choices_from: str | None
+    party_field: list[str] | None
+
+
+class FormOut(_Strict):
+    fields: list[FormFieldOut]
+
+
+class TaskOut(_Strict):
+    id: str
+    instance_id: int
+    name: str
+    title: str
+    role: str | None
+    counterpart_role: str | None
+    state: str
+    protocol: str
+    case_reference: str | None
+    due_at: str | None
+    overdue: bool
+    working_days_left: int | None
+    breached_at: str | None
+    completed_at: str | None
+    completed_by: str | None
+    party: str | None
+    agency: str | None
+    assigned_to: str | None
+    external_contact: ContactOut | None
+    form: FormOut | None = None
+
+
+class PartyOut(_Strict):
+    agency: str | None
+    named_person: str | None
+    contact: ContactOut | None
+
+
+class TaskListOut(RootModel[list[TaskOut]]):
+    pass
+
+
+class HistoryEntryOut(_Strict):
+    at: str
+    kind: str
+    actor: str | None
+    task: str | None
+    task_id: str | None
+    element_id: str | None
+    data: dict[str, Any]
+    party: str | None
+
+
+class InstanceOut(_Strict):
+    id: int
+    protocol: str
+    version: int
+    status: str
+    case_reference: str | None
+    current_stage: str | None
+    started_at: str | None
+    started_by: str | None
+    ended_at: str | None
+    end_reason: str | None
+    error: str | None
+    next_deadline_at: str | None
+    data: dict[str, Any]
+    ready_tasks: list[TaskOut]
+    parties: dict[str, PartyOut]
+    history: list[HistoryEntryOut]
+
+
+class InstanceSummaryOut(_Strict):
+    id: int
+    protocol: str
+    version: int
+    status: str
+    case_reference: str | None
+    current_stage: str | None
+    stage_reached: str | None
+    agencies: list[str]
+    started_at: str | None
+    ended_at: str | None
+    end_reason: str | None
+    next_deadline_at: str | None
+
+
+class InstanceListOut(RootModel[list[InstanceSummaryOut]]):
+    """One page of escalations; the total and paging are in the X-Total-Count and X-Page headers."""
+
+
+class DiagramOut(_Strict):
+    protocol: str
+    version: int
+    xml: str
+    completed: list[str]
+    active: list[str]
+    breached: list[str]
+
+
+class ProtocolOut(_Strict):
+    key: str
+    name: str
+    version: int
+
+
+class ProtocolListOut(RootModel[list[ProtocolOut]]):
+    pass
+
+
+class MeOut(_Strict):
+    username: str
+    display_name: str | None
+    agency: str | None
+    roles: list[str]
+
+
+class StageFiguresOut(_Strict):
+    element_id: str
+    title: str
+    stage: str | None
+    closed: int
+    open: int
+    median_working_days: float | None
+    p90_working_days: float | None
+    breaches: int
+    breach_rate: float | None
+
+
+class CounterpartCountOut(_Strict):
+    role: str | None
+    tasks: int
+
+
+class ReportOut(_Strict):
+    protocol: str
+    total: int
+    generated_at: str | None
+    by_status: dict[str, int]
+    by_stage_reached: dict[str, int]
+    stages: list[StageFiguresOut]
+    counterparts: list[CounterpartCountOut]
+
+
+class WorkerHealthOut(_Strict):
+    expected: bool
+    last_sweep_at: str | None
+    last_sweep_by: str | None
+    seconds_since_last_sweep: float | None
+    stale_after_seconds: float
+    last_error: str | None
+    last_error_at: str | None
+
+
+class MailHealthOut(_Strict):
+    pending: int
+    overdue: int
+    overdue_after_minutes: float
+
+
+class HealthOut(_Strict):
+    status: Literal["ok", "failing"]
+    worker: WorkerHealthOut | None = None
+    mail: MailHealthOut | None = None
+    problems: list[str] | None = None
