@@ -98,6 +98,9 @@ class FormFieldOut(_Strict):
     columns: list[ColumnOut]
     choices_from: str | None
     party_field: list[str] | None
+    pattern: str | None = Field(default=None, description="A regular expression the whole answer must match")
+    hide_when: str | None = Field(default=None, description="A condition (form-js FEEL) under which the field "
+                                                             "is hidden, not required and not stored")
 
 
 class FormOut(_Strict):
