@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 export FLASK_APP=workflow_app WORKFLOW_TIMER_SWEEP_SECONDS=0
 # The web processes' /api/health fails when no worker has swept recently (see README, Production).
 export WORKFLOW_EXPECT_WORKER="${WORKFLOW_EXPECT_WORKER:-1}"
+# Each process's heap is capped by the operating system, so a runaway diagram script fails with a clear error
+# instead of exhausting the machine (see README, Security).
+export WORKFLOW_MEMORY_LIMIT_MB="${WORKFLOW_MEMORY_LIMIT_MB:-2048}"
 flask=.venv/bin/flask
 [ -x "$flask" ] || flask=flask  # installed without the project's .venv (e.g. a platform's buildpack)
 

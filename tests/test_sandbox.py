@@ -198,3 +198,35 @@ def test_ordinary_formatting_and_building_still_work(environment):
     environment.execute("notes.extend(['c'])\nnotes[1:2] = ['x', 'y']\nlabel = 'x' * 3 + 'y'\ntotal = days * 2",
                         context)
     assert (context["notes"], context["label"], context["total"]) == (["a", "x", "y", "c"], "xxxy", 6)
+
+
+def test_growth_one_item_at_a_time_is_stopped_by_memory_not_by_the_machine(environment):
+    """No single line builds anything big, so only the memory budget can stop this: it does, long before the
+    time limit, and the process is left no more than about the budget larger."""
+    from workflow_app.engine.scripting import MAX_MEMORY_GROWTH, resident_bytes
+    before = resident_bytes()
+    data = {"stage": 1}
+    with pytest.raises(SandboxViolation, match="used more than 256 MB of memory"):
+        environment.execute("items = []\nwhile True:\n    items.append(str(len(items)).ljust(900000))\n", data)
+    assert data == {"stage": 1}
+    assert resident_bytes() - before < MAX_MEMORY_GROWTH + 64 * 1024 * 1024
+
+
+def test_the_operating_system_memory_limit_turns_a_runaway_script_into_a_clear_error(tmp_path):
+    """WORKFLOW_MEMORY_LIMIT_MB: the kernel refuses the allocation; the sandbox reports it and the process lives."""
+    import subprocess
+    import sys
+    program = (
+        "from workflow_app import limit_memory\n"
+        "from workflow_app.engine import scripting\n"
+        "scripting.MAX_MEMORY_GROWTH = 10 ** 12  # only the operating system's limit is left\n"
+        "limit_memory(scripting.resident_bytes() // 2 ** 20 + 150)\n"
+        "env = scripting.make_script_engine({}).environment\n"
+        "try:\n"
+        "    env.execute('items = []\\nwhile True:\\n    items.append(str(len(items)).ljust(900000))\\n', {})\n"
+        "except scripting.SandboxViolation as exc:\n"
+        "    print('refused:', exc)\n"
+        "print('alive:', env.evaluate('1 + 1', {}))\n")
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "refused: The expression used more than" in result.stdout and "alive: 2" in result.stdout

@@ -24,6 +24,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    limit_memory(app.config.get("MEMORY_LIMIT_MB") or 0)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # SpiffWorkflow logs every task state change at INFO: far too much for an application log.
     for name in ("spiff", "spiff.task", "spiff.workflow", "spiff.metrics"):
@@ -40,6 +41,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     from workflow_app.cli import register_cli
     register_cli(app)
     return app
+
+
+def limit_memory(megabytes: int) -> None:
+    """Ask the operating system to refuse this process more than ``megabytes`` of heap (never raises a limit)."""
+    if megabytes <= 0:
+        return
+    import resource
+    wanted = megabytes * 1024 * 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if soft == resource.RLIM_INFINITY or wanted < soft:
+        resource.setrlimit(resource.RLIMIT_DATA, (wanted if hard == resource.RLIM_INFINITY else min(wanted, hard), hard))
 
 
 @event.listens_for(Engine, "connect")

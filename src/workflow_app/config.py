@@ -59,6 +59,10 @@ def from_environment(instance_path: Path) -> dict:
         "LOG_FORMAT": os.environ.get("WORKFLOW_LOG_FORMAT", "text"),
         # Largest request body accepted (413 beyond it); diagram uploads are at most 2 MiB a file.
         "MAX_CONTENT_LENGTH": int(os.environ.get("WORKFLOW_MAX_REQUEST_BYTES", str(16 * 1024 * 1024))),
+        # Heap (RLIMIT_DATA) of each process that creates the app: web workers and the timer worker. A runaway
+        # allocation then fails with MemoryError (the sandbox reports it) instead of the kernel killing the
+        # process or the machine. 0: no limit (the default; scripts/serve-production.sh sets 2048).
+        "MEMORY_LIMIT_MB": int(os.environ.get("WORKFLOW_MEMORY_LIMIT_MB", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Check each pooled connection before use, so a database restart costs no failed request.

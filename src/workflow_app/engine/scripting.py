@@ -26,6 +26,7 @@ import copy
 import functools
 import operator
 import re
+import resource
 import sys
 import time
 from typing import Any, Callable
@@ -42,6 +43,8 @@ MAX_INT_BITS = 16_384  # bits of an integer built by * or << (about 4,900 decima
 MAX_WIDTH = 10_000  # width or precision in a format specification
 MAX_DATA_BYTES = 1_000_000  # serialized size of the data a script or expression leaves behind
 MAX_DEPTH = 64  # nesting of lists and dicts in diagram data
+MAX_MEMORY_GROWTH = 256 * 1024 * 1024  # bytes the process may grow by while one expression or script runs
+MEMORY_CHECK_EVERY = 64  # line events between two looks at the process's memory
 
 ALLOWED_BUILTINS = ("abs", "all", "any", "bool", "dict", "enumerate", "float", "int", "len", "list", "max", "min",
                     "round", "set", "sorted", "str", "sum", "tuple", "zip", "isinstance", "True", "False", "None")
@@ -416,16 +419,41 @@ def _sandbox_globals(functions: dict[str, Callable]) -> dict[str, Any]:
     }
 
 
+def resident_bytes() -> int:
+    """The process's resident memory now (Linux: /proc/self/statm; elsewhere its peak so far)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+_PAGE_SIZE = resource.getpagesize()
+
+
 class _Deadline:
-    """A trace function that stops Python code running longer than the time limit."""
+    """A trace function that stops Python code running longer than the time limit or growing the process by
+    more than MAX_MEMORY_GROWTH. Each line can build at most one capped object (see the module docstring), so
+    checking the memory every MEMORY_CHECK_EVERY lines also stops growth one item at a time
+    (``while True: items.append('x' * 900000)``) long before the machine runs short."""
 
     def __init__(self, seconds: float):
         self.until = time.monotonic() + seconds
+        self.memory_limit = resident_bytes() + MAX_MEMORY_GROWTH
+        self.events = 0
 
     def __call__(self, frame, event, arg):
         if time.monotonic() > self.until:
             raise SandboxViolation(f"The expression ran longer than {TIME_LIMIT_SECONDS:g} seconds and was stopped")
+        self.events += 1
+        if self.events % MEMORY_CHECK_EVERY == 0 and resident_bytes() > self.memory_limit:
+            raise _memory_refusal()
         return self
+
+
+def _memory_refusal() -> SandboxViolation:
+    return SandboxViolation(f"The expression used more than {MAX_MEMORY_GROWTH // (1024 * 1024)} MB of memory "
+                            "and was stopped")
 
 
 def _run_limited(run: Callable[[], Any]) -> Any:
@@ -435,6 +463,8 @@ def _run_limited(run: Callable[[], Any]) -> Any:
         return run()
     except SandboxViolation:
         raise
+    except MemoryError:  # the operating system's limit (WORKFLOW_MEMORY_LIMIT_MB) refused an allocation
+        raise _memory_refusal() from None
     except Exception as exc:
         # A KeyError (and the like) keeps the offending value and writes it out when shown: keep that short.
         exc.args = tuple(arg if _text_size(arg, 1000) <= 1000 else "<a value too large to show>" for arg in exc.args)
