@@ -1,50 +1,61 @@
-"""One table: the app's core operations next to the raw SpiffWorkflow floor for the same instance.
+"""One table per database: the app's core operations next to the raw SpiffWorkflow floor measured in the same
+loop, with the ratio; then the stored bytes per instance. SQLite always; PostgreSQL too when it answers.
 
-    .venv/bin/python bench/run_all.py [--instances 300] [--repeat 100]
+    .venv/bin/python bench/run_all.py [--instances 300] [--repeat 100] [--pg URL | --no-pg]
 
-The partnership escalation is a two-party ladder; two completions are timed, each as the person the task is
-assigned to (two agencies' chains, every role a different person; see common.py):
+The partnership escalation is a two-party ladder; every figure is taken over HTTP (Flask's test client, JSON
+API, bearer tokens), each as the person the task is assigned to (two agencies' chains; see common.py):
+- "start": the raising professional raises an escalation (routing, both sides' Stage 1 tasks assigned);
 - "raising side, Stage 1": the raising professional's discussion record; the stage stays open;
-- "other side, closes Stage 1": the other professional's acknowledgement, which joins both sides, takes the
-  "Plan agreed by both sides?" decision, escalates, routes Stage 2 (DMN), notifies both line managers and
-  opens both sides' Stage 2 tasks, each assigned by climbing that agency's management chain.
+- "other side, closes Stage 1 -> 2": the other professional's acknowledgement, which joins both sides, decides,
+  escalates, routes Stage 2 (DMN), notifies both line managers and opens both sides' Stage 2 tasks;
+- "due timer fired by the sweep": one sweep round firing one escalation whose Stage 1 deadlines passed (both
+  sides' breaches recorded, the other side's task closed as "no response", both sides told).
 
-"raw floor" = for each of the two, deserialize the same serialized workflow the app completed (the state
-before that completion, taken from the database), complete the same task with the same form data, run the
-engine to its next wait and serialize it again with SpiffWorkflow alone (the diagram's own script engine and
-functions, and the app's one-function ParallelGateway fix, so it is the same engine work; no database, no
-HTTP, no task projection, assignment, history or notifications): the least any engine-backed completion can
-cost. The floor checks it reached the same ready tasks as the app. The ratios show what persistence, the
-task projection, assignment up the chains, history, notifications and the sandbox add on top.
+"floor" = the same engine work with SpiffWorkflow alone, on the same stored state: load the state the app
+stored before that operation (the workflow with the deployment's parsed spec, as the app loads it), do the
+same step with the same validated data (start: a new workflow from the spec run to its first wait; complete:
+the same task; timer: refresh timers), run the engine to its next wait, and serialize it as the app stores it.
+No database, no HTTP, no task projection, assignment, history or notifications. The floor checks it reached
+the same ready tasks as the app. The ratio shows what all of those add on top.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import time_machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer  # noqa: E402
-from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG  # noqa: E402
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from workflow_app import create_app  # noqa: E402
 from workflow_app.cli import deploy_repository_diagrams  # noqa: E402
 from workflow_app.engine.scripting import make_script_engine  # noqa: E402
+from workflow_app.engine.serialization import dumps_workflow, loads_workflow  # noqa: E402
 from workflow_app.extensions import db  # noqa: E402
-from workflow_app.services import instances, timers  # noqa: E402
-from workflow_app.services.deployments import bundle_for  # noqa: E402
+from workflow_app.persistence.models import ProcessInstance  # noqa: E402
+from workflow_app.services import instances, people, timers  # noqa: E402
+from workflow_app.services.deployments import bundle_for, latest_deployment  # noqa: E402
 from workflow_app.services.expressions import diagram_functions  # noqa: E402
 from workflow_app.services.form_validation import validate_submission  # noqa: E402
 
 from common import (FAST_HASHING, OTHER_PROFESSIONAL, PASSWORD, PROTOCOL, RAISER, STAGE2_HOLDERS,  # noqa: E402
-                    START, bench_people, other_form, raising_form, stage1_tasks)
+                    START, bench_people, other_form, raising_form)
 
 RAISING_DATA, OTHER_DATA = raising_form("unresolved"), other_form("resolved")
+T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)  # a Tuesday; Stage 1 deadlines fall on Thursday
+AFTER_DEADLINES = T0 + timedelta(days=7)
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/wf_bench"
 
 
 def ms(fn) -> float:
@@ -57,92 +68,178 @@ def ready_elements(workflow) -> list[str]:
     return sorted(t.task_spec.bpmn_id for t in workflow.get_tasks(state=TaskState.READY, manual=True))
 
 
-def raw_floor(state: str, element_id: str, data: dict, script_engine, repeat: int, expect: list[str]) -> list[float]:
-    """Load ``state``, complete the ready task of ``element_id`` with ``data``, run to the next wait, save."""
-    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(DEFAULT_CONFIG))
-    samples, reached = [], []
-    for _ in range(repeat):
+class Floor:
+    """SpiffWorkflow alone, on the deployment's parsed spec and the diagram's own script engine and functions."""
+
+    def __init__(self, bundle, script_engine):
+        self.bundle, self.script_engine = bundle, script_engine
+
+    def _load(self, state: str) -> BpmnWorkflow:
+        workflow = loads_workflow(state, self.bundle.spec, self.bundle.subprocess_specs)
+        workflow.script_engine = self.script_engine
+        return workflow
+
+    def _finish(self, workflow: BpmnWorkflow, expect: list[str]) -> None:
+        workflow.do_engine_steps()
+        dumps_workflow(workflow)
+        assert ready_elements(workflow) == expect, ("the floor did not reach what the app reached",
+                                                    ready_elements(workflow), expect)
+
+    def start(self, data: dict, expect: list[str]) -> float:
         def once():
-            workflow = serializer.deserialize_json(state)
-            workflow.script_engine = script_engine
+            workflow = BpmnWorkflow(self.bundle.spec, self.bundle.subprocess_specs)
+            workflow.script_engine = self.script_engine
+            for task in workflow.get_tasks(state=TaskState.READY):
+                task.set_data(**data)
+            self._finish(workflow, expect)
+        return ms(once)
+
+    def complete(self, state: str, element_id: str, data: dict, expect: list[str]) -> float:
+        def once():
+            workflow = self._load(state)
             task = next(t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
                         if t.task_spec.bpmn_id == element_id)
             task.set_data(**data)
             task.run()
-            workflow.do_engine_steps()
-            serializer.serialize_json(workflow)
-            reached.append(workflow)
-        samples.append(ms(once))
-        assert ready_elements(reached.pop()) == expect, "the floor did not reach what the app reached"
-    return samples
+            self._finish(workflow, expect)
+        return ms(once)
+
+    def fire(self, state: str, expect: list[str]) -> float:
+        def once():
+            workflow = self._load(state)
+            workflow.refresh_timers()
+            self._finish(workflow, expect)
+        return ms(once)
+
+
+def ensure_postgres_database(url: str) -> bool:
+    """Create the bench database on the server when missing; False when no PostgreSQL answers."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+    parsed = make_url(url)
+    try:
+        with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname="postgres",
+                             autocommit=True, connect_timeout=3) as connection:
+            exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone()
+            if not exists:
+                connection.execute(f'CREATE DATABASE "{parsed.database}"')
+        return True
+    except psycopg.OperationalError:
+        return False
+
+
+def measure(url: str, count: int, repeat: int) -> tuple[list[tuple[str, float, float | None]], dict]:
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TIMER_SWEEP_SECONDS": 0, "SECRET_KEY": "bench",
+                      "WTF_CSRF_ENABLED": False, **FAST_HASHING})
+    with app.app_context(), time_machine.travel(T0, tick=True) as traveller:
+        db.drop_all()
+        db.create_all()
+        deploy_repository_diagrams()
+        bench_people()
+        tokens = {name: people.issue_token(people.get_user(name), label="bench")[1]
+                  for name in (RAISER, OTHER_PROFESSIONAL)}
+        db.session.commit()
+        client = app.test_client()
+
+        def api(name: str, method: str, path: str, body: dict | None = None, expect: int = 200) -> dict:
+            response = client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {tokens[name]}"})
+            assert response.status_code == expect, (path, response.status_code, response.get_json())
+            return response.get_json()
+
+        deployment = latest_deployment(PROTOCOL)
+        bundle = bundle_for(deployment)
+        floor = Floor(bundle, make_script_engine({
+            "protocol_setting": lambda name, default=None: bundle.properties.get(name, default),
+            **diagram_functions(instances.calendar_of(deployment))}))
+        choices = instances.dynamic_choices()
+        clean_start = validate_submission(bundle.start_form, {**START, "case_reference": "FLOOR"},
+                                          dynamic_choices=choices)
+        clean = {element: validate_submission(bundle.forms[element], data, dynamic_choices=choices)
+                 for element, data in (("stage1_discussion", RAISING_DATA), ("stage1_acknowledge", OTHER_DATA))}
+        stage1 = ["stage1_acknowledge", "stage1_discussion"]
+        stage2 = ["stage2_acknowledge", "stage2_discussion"]
+
+        def stored_state(instance_id: int) -> str:
+            return db.session.scalar(select(ProcessInstance.state).where(ProcessInstance.id == instance_id))
+
+        app_ms: dict[str, list[float]] = {k: [] for k in ("start", "raising", "closing", "timer")}
+        floor_ms: dict[str, list[float]] = {k: [] for k in app_ms}
+        started: list[dict] = []
+        for n in range(count):
+            app_ms["start"].append(ms(lambda: started.append(api(
+                RAISER, "POST", "/api/instances", {"protocol": PROTOCOL,
+                                                   "data": {**START, "case_reference": f"A-{n}"}}, 201))))
+            if n < repeat:
+                floor_ms["start"].append(floor.start(clean_start, stage1))
+        for body in started[:repeat]:
+            ready = {t["name"]: t["id"] for t in body["ready_tasks"]}
+            before = stored_state(body["id"])
+            app_ms["raising"].append(ms(lambda: api(RAISER, "POST", f"/api/tasks/{ready['stage1_discussion']}/complete",
+                                                    {"data": RAISING_DATA})))
+            floor_ms["raising"].append(floor.complete(before, "stage1_discussion", clean["stage1_discussion"],
+                                                      ["stage1_acknowledge"]))
+            before = stored_state(body["id"])
+            result = {}
+            app_ms["closing"].append(ms(lambda: result.update(api(
+                OTHER_PROFESSIONAL, "POST", f"/api/tasks/{ready['stage1_acknowledge']}/complete", {"data": OTHER_DATA}))))
+            floor_ms["closing"].append(floor.complete(before, "stage1_acknowledge", clean["stage1_acknowledge"], stage2))
+            holders = sorted((t["name"], t["assigned_to"]) for t in result["ready_tasks"])
+            assert holders == sorted(zip(("stage2_discussion", "stage2_acknowledge"), STAGE2_HOLDERS)), holders
+        # The escalations left at Stage 1 pass their deadlines; each sweep round fires one of them.
+        waiting = [body["id"] for body in started[repeat:]]
+        traveller.move_to(AFTER_DEADLINES)
+        for instance_id in waiting[:repeat]:
+            before = stored_state(instance_id)
+            swept = {}
+            app_ms["timer"].append(ms(lambda: swept.update(fired=timers.run_once(limit=1).fired)))
+            assert swept["fired"] == [instance_id], (swept, instance_id)
+            floor_ms["timer"].append(floor.fire(before, ["stage1_discussion"]))
+        client.post("/login", data={"username": RAISER, "password": PASSWORD})
+        page_ms = [ms(lambda: client.get(f"/instances/{started[0]['id']}")) for _ in range(repeat)]
+        sizes = db.session.execute(select(func.length(ProcessInstance.state), ProcessInstance.data)).all()
+        stored = statistics.median(state + len(json.dumps(data, separators=(",", ":"))) for state, data in sizes)
+        db.session.remove()
+        db.engine.dispose()
+    median = statistics.median
+    rows = [("start an escalation", median(app_ms["start"]), median(floor_ms["start"])),
+            ("complete task over HTTP: raising side, Stage 1", median(app_ms["raising"]), median(floor_ms["raising"])),
+            ("complete task over HTTP: other side, closes Stage 1 -> 2", median(app_ms["closing"]),
+             median(floor_ms["closing"]))]
+    if app_ms["timer"]:
+        rows.append(("due timer fired by the sweep (one escalation)", median(app_ms["timer"]),
+                     median(floor_ms["timer"])))
+    rows.append(("instance page (history, at Stage 2)", median(page_ms), None))
+    return rows, {"stored": stored, "timers": len(app_ms["timer"])}
+
+
+def print_table(name: str, rows, extra: dict, count: int, repeat: int) -> None:
+    print(f"\n== {name}: {count} escalations, medians of {repeat} (timer: {extra['timers']})")
+    print(f"{'operation':<58} {'app ms':>8} {'floor ms':>9} {'ratio':>7}")
+    for label, app_value, floor_value in rows:
+        if floor_value is None:
+            print(f"{label:<58} {app_value:>8.2f} {'-':>9} {'-':>7}")
+        else:
+            print(f"{label:<58} {app_value:>8.2f} {floor_value:>9.2f} {app_value / floor_value:>6.2f}x")
+    print(f"{'stored bytes per instance (state + data, history aside)':<58} {extra['stored']:>8.0f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--instances", type=int, default=300)
     parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL URL (its database is created when missing)")
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = parser.parse_args()
-    url = f"sqlite:///{tempfile.mkdtemp(prefix='wf-all-')}/bench.db"
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TIMER_SWEEP_SECONDS": 0, "SECRET_KEY": "bench",
-                      "WTF_CSRF_ENABLED": False, **FAST_HASHING})
-    with app.app_context():
-        db.create_all()
-        deploy_repository_diagrams()
-        users = bench_people()
-        raiser, other = users[RAISER], users[OTHER_PROFESSIONAL]
-        created = []
-        start = [ms(lambda: created.append(instances.start_instance(
-            PROTOCOL, {**START, "case_reference": f"A-{n}"}, user=raiser)))
-            for n in range(args.instances)]
-        ids = [i.id for i in created]
-        db.session.expire_all()
-        first = instances.get_instance(ids[0])
-        state_at_start = first.state
-        bundle = bundle_for(first.deployment)
-        properties = bundle.properties
-        engine = make_script_engine({"protocol_setting": lambda name, default=None: properties.get(name, default),
-                                     **diagram_functions(instances.calendar_of(first.deployment))})
-        complete_raising, complete_closing, state_waiting_for_other = [], [], None
-        for instance_id in ids[: args.repeat]:
-            mine, theirs = (t.id for t in stage1_tasks(instances.get_instance(instance_id)))
-            complete_raising.append(ms(lambda: instances.complete_task(mine, RAISING_DATA, user=raiser)))
-            db.session.expire_all()
-            if state_waiting_for_other is None:
-                state_waiting_for_other = instances.get_instance(instance_id).state
-            complete_closing.append(ms(lambda: instances.complete_task(theirs, OTHER_DATA, user=other)))
-            db.session.expire_all()
-        opened = sorted((t.element_id, t.assigned_to.username) for t in instances.get_instance(ids[0]).tasks
-                        if t.state == "ready")
-        assert opened == sorted(zip(("stage2_discussion", "stage2_acknowledge"), STAGE2_HOLDERS)), opened
-        sweep = [ms(timers.run_once) for _ in range(args.repeat)]
-        client = app.test_client()
-        client.post("/login", data={"username": RAISER, "password": PASSWORD})
-        shown = client.get(f"/instances/{ids[0]}")
-        assert shown.status_code == 200 and b"Stage 2" in shown.data and b"Jo Reed" in shown.data, shown.status_code
-        page = [ms(lambda: client.get(f"/instances/{ids[0]}")) for _ in range(args.repeat)]
-        # The engine receives the validated form (every field of the form, blanks as None), as in the app.
-        choices = instances.dynamic_choices()
-        cleaned = {element: validate_submission(bundle.forms[element], data, dynamic_choices=choices)
-                   for element, data in (("stage1_discussion", RAISING_DATA), ("stage1_acknowledge", OTHER_DATA))}
-        floor_raising = raw_floor(state_at_start, "stage1_discussion", cleaned["stage1_discussion"], engine,
-                                  args.repeat, ["stage1_acknowledge"])
-        floor_closing = raw_floor(state_waiting_for_other, "stage1_acknowledge", cleaned["stage1_acknowledge"],
-                                  engine, args.repeat, ["stage2_acknowledge", "stage2_discussion"])
-    median = statistics.median
-    rows = [("start instance", median(start)),
-            ("complete task: raising side, Stage 1", median(complete_raising)),
-            ("complete task: other side, closes Stage 1 -> 2", median(complete_closing)),
-            (f"timer sweep, {len(ids)} open, none due", median(sweep)),
-            ("instance page (history, at Stage 2)", median(page)),
-            ("raw SpiffWorkflow floor: raising side, Stage 1", median(floor_raising)),
-            ("raw SpiffWorkflow floor: other side, Stage 1 -> 2", median(floor_closing))]
-    print(f"{'operation':<52} {'median ms':>10}")
-    for label, value in rows:
-        print(f"{label:<52} {value:>10.2f}")
-    print(f"{'complete task / raw floor: raising side, Stage 1':<52} "
-          f"{median(complete_raising) / median(floor_raising):>9.1f}x")
-    print(f"{'complete task / raw floor: other side, Stage 1 -> 2':<52} "
-          f"{median(complete_closing) / median(floor_closing):>9.1f}x")
+    count = max(args.instances, 2 * args.repeat)  # half complete Stage 1, the rest wait for their deadlines
+    targets = [("SQLite", f"sqlite:///{tempfile.mkdtemp(prefix='wf-all-')}/bench.db")]
+    if not args.no_pg:
+        if ensure_postgres_database(args.pg):
+            targets.append(("PostgreSQL", args.pg))
+        else:
+            print(f"PostgreSQL at {args.pg.split('@')[-1]} does not answer: SQLite only")
+    for name, url in targets:
+        rows, extra = measure(url, count, args.repeat)
+        print_table(name, rows, extra, count, args.repeat)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
 
     from conftest import Api, make_user
     from workflow_app.engine import EngineInstance, parse_bundle
+    from workflow_app.engine.serialization import embed_spec, has_embedded_spec
     from workflow_app.services.calendar import WorkingCalendar
     from workflow_app.services.expressions import diagram_functions
 
@@ -42,12 +43,16 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
     legacy = Path(__file__).resolve().parent / "diagrams" / "legacy"
     bpmn = (legacy / "partnership_escalation_v1.bpmn").read_text()
     dmn = {"partnership_routing.dmn": (legacy / "partnership_routing_v1.dmn").read_text()}
-    engine = EngineInstance.new(parse_bundle(bpmn, "partnership_escalation.bpmn", dmn), diagram_functions(WorkingCalendar()))
+    bundle = parse_bundle(bpmn, "partnership_escalation.bpmn", dmn)
+    engine = EngineInstance.new(bundle, diagram_functions(WorkingCalendar()))
     start = {"case_reference": "OLD-1", "raising_professional": "A", "raising_agency": "Northfield Academy",
              "other_professional": "B", "other_agency": "Children's Social Care", "disagreement": "x", "desired_outcome": "y"}
     engine.begin(start)
     task = engine.ready_user_tasks()[0]
     now = datetime(2026, 12, 1, 9, tzinfo=timezone.utc).replace(tzinfo=None)
+    # Stored as it was then: the whole spec copied into the instance's state.
+    old_state = embed_spec(engine.dumps(), bundle.spec, bundle.subprocess_specs)
+    assert has_embedded_spec(old_state)
 
     app = app_factory(deploy=False, reset_db=True)
     with app.app_context():
@@ -64,7 +69,7 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
             "INSERT INTO instances (id, deployment_id, protocol_key, status, case_reference, current_stage, state, data,"
             " started_at, started_by, updated_at, next_timer_at, lock_version) VALUES (7, 1, 'partnership_escalation',"
             " 'running', 'OLD-1', :stage, :state, :data, :now, 'someone', :now, :due, 1)"),
-            {"stage": task.title, "state": engine.dumps(), "data": jsonlib.dumps(engine.data), "now": now,
+            {"stage": task.title, "state": old_state, "data": jsonlib.dumps(engine.data), "now": now,
              "due": task.due_at.replace(tzinfo=None)})
         db.session.execute(insert(
             "INSERT INTO tasks (id, instance_id, element_id, title, role, counterpart_role, state, due_at, created_at)"
@@ -76,6 +81,10 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
         db.session.commit()
 
         upgrade(directory=directory)  # to the newest schema, data in place
+        # The state no longer carries the spec (the deployment's diagram supplies it), and is a fraction of it.
+        stored = db.session.scalar(insert("SELECT state FROM instances WHERE id = 7"))
+        assert not has_embedded_spec(stored) and len(stored) * 10 < len(old_state)
+        assert db.session.scalar(insert("SELECT role_key FROM tasks WHERE id = :id"), {"id": task.id}) == "professional"
         make_user("admin.user", roles=["Administrator", "Professional"])
         make_user("old.manager", roles=["Line Manager"])
         api = Api(app.test_client(), "admin.user")

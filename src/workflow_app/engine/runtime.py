@@ -93,7 +93,7 @@ class EngineInstance:
 
     @classmethod
     def load(cls, bundle: ProcessBundle, state: str, functions: dict[str, Callable]) -> "EngineInstance":
-        return cls(bundle, loads_workflow(state), functions)
+        return cls(bundle, loads_workflow(state, bundle.spec, bundle.subprocess_specs), functions)
 
     def dumps(self) -> str:
         return dumps_workflow(self._wf)

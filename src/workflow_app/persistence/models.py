@@ -1,6 +1,7 @@
 """Database tables.
 
-``ProcessInstance.state`` holds SpiffWorkflow's serialized workflow; ``TaskRecord`` is a projection
+``ProcessInstance.state`` holds SpiffWorkflow's serialized workflow (its own tasks and data; the spec comes from the
+deployment, see engine/serialization.py); ``TaskRecord`` is a projection
 of its ready user tasks (so the inbox is a query, not a deserialization of every instance), and
 ``ProcessInstance.next_timer_at`` is the due-timer index. All three and the history rows are
 written in the same transaction as the state they describe.
@@ -13,7 +14,7 @@ from typing import Any
 from flask_login import UserMixin
 from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
                         UniqueConstraint, func)
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from workflow_app.extensions import db
 
@@ -203,6 +204,10 @@ class TaskRecord(db.Model):
 
     __tablename__ = "tasks"
     __table_args__ = (Index("ix_tasks_state_role", "state", "role"),
+                      # the "available" inbox: ready tasks of my roles (role_key, so no lower() defeats the index)
+                      Index("ix_tasks_state_role_key", "state", "role_key"),
+                      # the "mine" and "team" inboxes: a person's ready tasks, not all they ever held
+                      Index("ix_tasks_assigned_state", "assigned_to_id", "state"),
                       Index("ix_tasks_element_state", "element_id", "state"),
                       Index("ix_tasks_state_due", "state", "due_at"))
 
@@ -211,6 +216,9 @@ class TaskRecord(db.Model):
     element_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))
     role: Mapped[str | None] = mapped_column(String(200))
+    # ``role`` casefolded (set with it, see ``_role_key``): what inbox and visibility queries compare with a
+    # user's role names, through an index.
+    role_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     counterpart_role: Mapped[str | None] = mapped_column(String(300))
     state: Mapped[str] = mapped_column(String(20))  # ready completed cancelled
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
@@ -238,6 +246,16 @@ class TaskRecord(db.Model):
     assigned_to: Mapped[User | None] = relationship(foreign_keys=[assigned_to_id])
     completer: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
     agency: Mapped[Agency | None] = relationship()
+
+    @validates("role")
+    def _role_key(self, _key: str, role: str | None) -> str | None:
+        self.role_key = role_key_of(role)
+        return role
+
+
+def role_key_of(role: str | None) -> str | None:
+    """How a role name is compared: case does not matter (``User.role_names`` are casefolded too)."""
+    return role.casefold() if role else None
 
 
 class HistoryEntry(db.Model):

@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import and_, exists, false, not_, or_, select, true
 
 from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord, User, instance_agencies
 from workflow_app.services import parties, people
@@ -154,7 +154,7 @@ def inbox_query(user: User, view: str):
     agency_ok = or_(and_(TaskRecord.agency_id.is_(None), _agency_clause(user)),
                     TaskRecord.agency_id == user.agency_id if user.agency_id is not None else false())
     return query.where(TaskRecord.assigned_to_id.is_(None), TaskRecord.contact_email.is_(None),
-                       func.lower(TaskRecord.role).in_(roles) if roles else false(), agency_ok)
+                       TaskRecord.role_key.in_(roles) if roles else false(), agency_ok)
 
 
 def visible_instances_clause(user: User):
@@ -168,8 +168,7 @@ def visible_instances_clause(user: User):
         no_agencies = not_(exists().where(instance_agencies.c.instance_id == ProcessInstance.id))
         agency_ok = true() if user.agency_id is None else or_(no_agencies, exists().where(
             and_(instance_agencies.c.instance_id == ProcessInstance.id, instance_agencies.c.agency_id == user.agency_id)))
-        has_role_task = exists().where(TaskRecord.instance_id == ProcessInstance.id,
-                                       func.lower(TaskRecord.role).in_(roles))
+        has_role_task = exists().where(TaskRecord.instance_id == ProcessInstance.id, TaskRecord.role_key.in_(roles))
         clauses.append(and_(has_role_task, agency_ok))
     if user.has_role(people.PROCESS_OWNER):
         owned = people.owned_protocols(user)

@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
-from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User
+from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User, role_key_of
 from workflow_app.services import access, external_links, history, notifications, parties, people
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
@@ -507,9 +507,23 @@ def inbox(user: User, view: str = "mine", role: str | None = None) -> list[TaskR
     query = access.inbox_query(user, view).options(
         joinedload(TaskRecord.instance).joinedload(ProcessInstance.deployment), joinedload(TaskRecord.assigned_to))
     if role:
-        query = query.where(func.lower(TaskRecord.role) == role.casefold())
+        query = query.where(TaskRecord.role_key == role_key_of(role))
     query = query.order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at)
     return list(db.session.scalars(query))
+
+
+def inbox_counts(user: User, views=INBOX_VIEWS) -> dict[str, int]:
+    """How many ready tasks each inbox view holds: one count query per view, no rows loaded."""
+    return {view: db.session.scalar(select(func.count()).select_from(access.inbox_query(user, view).subquery()))
+            for view in views}
+
+
+def with_role(records: list[TaskRecord], role: str | None) -> list[TaskRecord]:
+    """The records of ``role`` (any case), or all of them when no role is given: the inbox's role filter
+    applied to a view already loaded."""
+    if not role:
+        return records
+    return [r for r in records if r.role_key == role_key_of(role)]
 
 
 @dataclass

@@ -191,11 +191,17 @@ def issue_token(user: User, label: str = "") -> tuple[ApiToken, str]:
     return token, plain
 
 
+# How precisely a token's last use is recorded: at most one write a minute per token, so API reads stay reads.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def user_for_token(plain: str) -> User | None:
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plain)))
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
-    token.last_used_at = clock.now()
+    now = clock.now()
+    if token.last_used_at is None or now - token.last_used_at >= TOKEN_USE_RESOLUTION:
+        token.last_used_at = now  # the caller commits; a read is not a write more than once a minute
     return token.user
 
 

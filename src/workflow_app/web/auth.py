@@ -37,8 +37,8 @@ def load_user_from_token(req) -> User | None:
     if not header.startswith("Bearer ") or not req.path.startswith("/api/"):
         return None
     user = people.user_for_token(header.removeprefix("Bearer ").strip())
-    if user is not None:
-        db.session.commit()  # last_used_at
+    if user is not None and db.session.dirty:
+        db.session.commit()  # last_used_at, recorded at most once a minute (people.user_for_token)
     return user
 
 

@@ -23,9 +23,10 @@ def inbox():
     if view not in INBOX_TITLES:
         view = "mine"
     role = request.args.get("role") or None
-    counts = {v: len(instances.inbox(current_user, v)) for v in INBOX_TITLES}
-    tasks = instances.inbox(current_user, view, role)
-    roles = sorted({t.role for t in instances.inbox(current_user, view) if t.role})
+    in_view = instances.inbox(current_user, view)  # the view's tasks, loaded once; the role filter applies to them
+    tasks = instances.with_role(in_view, role)
+    roles = sorted({t.role for t in in_view if t.role})
+    counts = {**instances.inbox_counts(current_user, [v for v in INBOX_TITLES if v != view]), view: len(in_view)}
     return render_template("inbox.html", tasks=tasks, roles=roles, role=role, view=view, views=INBOX_TITLES,
                            counts=counts)
 
