@@ -25,7 +25,7 @@ from sqlalchemy import select
 from conftest import Api, make_chain, make_user
 from test_notifications import smtp, smtp_port  # noqa: F401  (fixtures: a real SMTP server on loopback)
 from test_partnership_escalation import CSC, OTHER, RAISING, SCHOOL, START, STRATEGIC_LEAD
-from test_worker_resilience import _cluster_for, _pg_ctl, health, queue_mail
+from test_worker_resilience import _pg_ctl, health, postgres_cluster_or_skip, queue_mail
 from workflow_app import clock as app_clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, OutboxMessage, ProcessInstance
@@ -34,19 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 ESCALATIONS = 40
 QUEUED_MAILS = 200
 RECOVERY_SECONDS = 60
-
-
-def _postgres_cluster():
-    from sqlalchemy.engine import make_url
-    url = make_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("the fault test restarts PostgreSQL")
-    if url.host not in ("127.0.0.1", "localhost"):
-        pytest.skip("PostgreSQL is not on this machine")
-    cluster = _cluster_for(url.port or 5432)
-    if cluster is None:
-        pytest.skip("no pg_ctlcluster cluster on this port")
-    return url, cluster
 
 
 def _load(app) -> list[int]:
@@ -93,7 +80,7 @@ def _outstanding(ids: list[int], since) -> tuple[int, int]:
 @pytest.mark.fault
 @pytest.mark.slow
 def test_restart_and_kill_under_load_lose_nothing_and_repeat_nothing(app_factory, smtp, smtp_port):
-    url, cluster = _postgres_cluster()
+    url, cluster = postgres_cluster_or_skip()
     app = app_factory()
     context = app.app_context()
     context.push()

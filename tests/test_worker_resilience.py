@@ -301,6 +301,21 @@ def _cluster_for(port: int) -> tuple[str, str] | None:
     return None
 
 
+def postgres_cluster_or_skip():
+    """(database URL, local cluster) of the PostgreSQL the suite runs on; skips the test when it cannot be
+    restarted from here (SQLite, a remote server, no pg_ctlcluster)."""
+    from sqlalchemy.engine import make_url
+    url = make_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("the fault test restarts PostgreSQL")
+    if url.host not in ("127.0.0.1", "localhost"):
+        pytest.skip("PostgreSQL is not on this machine")
+    cluster = _cluster_for(url.port or 5432)
+    if cluster is None:
+        pytest.skip("no pg_ctlcluster cluster on this port")
+    return url, cluster
+
+
 def _pg_ctl(cluster: tuple[str, str], action: str) -> None:
     subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", cluster[0], cluster[1], action],
                    capture_output=True, text=True, timeout=120, check=True)
@@ -311,15 +326,7 @@ def _pg_ctl(cluster: tuple[str, str], action: str) -> None:
 def test_worker_survives_a_postgresql_restart_and_sends_the_mail(app_factory, smtp, smtp_port):
     """``flask timers worker`` as a subprocess; PostgreSQL stops and starts under it; health reports the outage
     while it lasts; mail queued during the outage is sent within 60 s of recovery, by the same worker."""
-    from sqlalchemy.engine import make_url
-    url = make_url(os.environ.get("TEST_DATABASE_URL") or "sqlite://")
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("the fault test restarts PostgreSQL")
-    if url.host not in ("127.0.0.1", "localhost"):
-        pytest.skip("PostgreSQL is not on this machine")
-    cluster = _cluster_for(url.port or 5432)
-    if cluster is None:
-        pytest.skip("no pg_ctlcluster cluster on this port")
+    url, cluster = postgres_cluster_or_skip()
     app = app_factory(deploy=False)
     context = app.app_context()
     context.push()
