@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 npm ci --no-audit --no-fund --loglevel=error
 VENDOR=src/workflow_app/static/vendor
 rm -rf "$VENDOR"
-mkdir -p "$VENDOR/bpmn-js" "$VENDOR/chart.js" "$VENDOR/properties-panel" "$VENDOR/dmn-js"
+mkdir -p "$VENDOR/bpmn-js" "$VENDOR/chart.js" "$VENDOR/properties-panel" "$VENDOR/dmn-js" "$VENDOR/form-js" \
+  "$VENDOR/bpmn-js-differ"
 cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js "$VENDOR/bpmn-js/"
 cp node_modules/bpmn-js/dist/bpmn-modeler.production.min.js "$VENDOR/bpmn-js/"
 cp -r node_modules/bpmn-js/dist/assets "$VENDOR/bpmn-js/assets"
@@ -16,3 +17,9 @@ cp node_modules/camunda-bpmn-moddle/resources/camunda.json "$VENDOR/properties-p
 cp node_modules/dmn-js/dist/dmn-modeler.production.min.js "$VENDOR/dmn-js/"
 cp -r node_modules/dmn-js/dist/assets "$VENDOR/dmn-js/assets"
 cp node_modules/chart.js/dist/chart.umd.min.js "$VENDOR/chart.js/"
+# form-js editor (designs Camunda Forms in the modeller): the prebuilt UMD bundle (global FormEditor) and its CSS.
+cp node_modules/@bpmn-io/form-js/dist/form-editor.umd.js "$VENDOR/form-js/"
+cp -r node_modules/@bpmn-io/form-js/dist/assets "$VENDOR/form-js/assets"
+# bpmn-js-differ ships only ES modules with bare imports: bundle it once into a script (global BpmnJsDiffer).
+node_modules/.bin/esbuild node_modules/bpmn-js-differ/dist/index.esm.js --bundle --format=iife \
+  --global-name=BpmnJsDiffer --minify --log-level=warning --outfile="$VENDOR/bpmn-js-differ/bpmn-js-differ.js"

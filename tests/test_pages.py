@@ -77,7 +77,7 @@ def test_raise_then_complete_stage_one_in_the_browser(app, client):
     assert "record the discussion and plan" in task_page  # the raising side's task, not the other side's
     assert f"<dt>Side</dt><dd><span class=\"party party-raising\">{RAISING_SIDE}</span></dd>" in task_page
     assert "<dt>Counterpart</dt><dd>Professional</dd>" in task_page  # routed counterpart role
-    assert "Thu 03 Dec 2026, 09:00 GMT" in task_page  # deadline in the deployment's timezone
+    assert "Thu 03 Dec 2026, 09:00" in task_page and "All times on this page are Europe/London time" in task_page
 
     done = client.post(f"/tasks/{task_id}", data=record("unresolved"), follow_redirects=True)
     page = text(done)

@@ -84,7 +84,9 @@ def test_identical_files_are_a_no_op(app, api, editor):
 
 @pytest.mark.parametrize("bpmn,dmn,message", [
     (SOURCE.replace("<bpmn:process", "<bpmn:process oops", 1), ROUTING, "not well-formed XML"),
-    (SOURCE, None, "refers to decision 'partnership_routing', which no DMN file defines"),
+    # A decision already deployed need not be uploaded again; one deployed nowhere is refused.
+    (SOURCE.replace('camunda:decisionRef="partnership_routing"', 'camunda:decisionRef="partnership_routing_v9"', 1),
+     None, "refers to decision 'partnership_routing_v9', which no DMN file defines"),
     (SOURCE.replace('name="Line Manager"', 'name="Area Manager"'), ROUTING,
      "lane 'Area Manager' names a role nobody can hold yet"),
 ])
@@ -203,3 +205,18 @@ def test_a_notification_that_names_nobody_is_refused_with_file_line_and_element(
     assert upload(editor, broken, create_roles="on").status_code == 422
     from workflow_app.services.people import find_role
     assert find_role("Chief Wizard") is None
+
+
+def test_the_review_says_which_modeller_settings_this_engine_will_not_use(app, api, editor):
+    """Settings entered in Camunda Modeler's properties panel that the engine does not act on are listed before
+    deploying, each with its line, element and what happens instead; the diagram still deploys."""
+    with_settings = SOURCE.replace(
+        '<bpmn:userTask id="stage1_discussion"',
+        '<bpmn:userTask id="stage1_discussion" camunda:asyncBefore="true" camunda:candidateGroups="managers"', 1)
+    assert with_settings != SOURCE
+    page = upload(editor, with_settings).get_data(as_text=True)
+    assert "The diagram is valid" in page and 'id="ignored-settings"' in page
+    line = next(n for n, text in enumerate(with_settings.splitlines(), 1) if 'id="stage1_discussion"' in text)
+    assert f"line {line}, element &#39;stage1_discussion&#39;: camunda:asyncBefore is not used" in page
+    assert "camunda:candidateGroups is not used — tasks go to people by their lane (role)" in page
+    assert 'id="ignored-settings"' not in upload(editor, SOURCE).get_data(as_text=True)

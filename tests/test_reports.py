@@ -154,6 +154,25 @@ def test_search_rejects_bad_filters_and_paginates(api, dataset):
     assert [i.case_reference for i in page.items] == ["CASE-C", "CASE-D"] and page.pages == 3
 
 
+def test_escalations_count_stops_at_its_limit_but_every_page_stays_reachable(app, api, dataset, monkeypatch):
+    """Above COUNT_LIMIT the list says "N+" instead of counting every match; the pages up to the one shown
+    (and the next) still exist, and a count under the limit stays exact."""
+    from workflow_app.services import reports
+    from workflow_app.services.people import get_user
+    monkeypatch.setattr(reports, "COUNT_LIMIT", 2)
+    tester = get_user("tester")
+    first = reports.search(tester, reports.InstanceFilter(sort="case"), per_page=1)
+    assert (first.total, first.total_is_exact, first.total_text) == (2, False, "2+")
+    third = reports.search(tester, reports.InstanceFilter(sort="case", page=3), per_page=1)
+    assert [i.case_reference for i in third.items] == ["CASE-C"] and third.pages == 4  # page 4 is reachable
+    exact = reports.search(tester, reports.InstanceFilter(status="cancelled"), per_page=1)
+    assert (exact.total, exact.total_is_exact) == (1, True)
+    client = app.test_client()
+    client.post("/login", data={"username": "tester", "password": PASSWORD})
+    # a page of 50 counts at least 51 rows, so five escalations are counted exactly
+    assert "5 escalations" in client.get("/instances").get_data(as_text=True)
+
+
 def test_escalations_page_filters(app, api, dataset):
     client = app.test_client()
     client.post("/login", data={"username": "tester", "password": PASSWORD})

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -56,9 +57,19 @@ def limit_memory(megabytes: int) -> None:
 
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """SQLite: enforce foreign keys and wait for the single writer instead of failing at once."""
+    """SQLite: enforce foreign keys, wait for the single writer instead of failing at once, and write through
+    a write-ahead log (readers do not block the writer; a commit appends to the log instead of rewriting pages).
+    ``synchronous`` stays FULL unless WORKFLOW_SQLITE_SYNCHRONOUS says otherwise: with FULL a committed
+    change survives a power cut; NORMAL is faster but may lose the last commits then (README, Design notes)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={_sqlite_synchronous()}")
         cursor.close()
+
+
+def _sqlite_synchronous() -> str:
+    value = os.environ.get("WORKFLOW_SQLITE_SYNCHRONOUS", "FULL").strip().upper()
+    return value if value in ("FULL", "NORMAL", "EXTRA") else "FULL"

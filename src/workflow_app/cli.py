@@ -12,11 +12,68 @@ from workflow_app.extensions import db
 from workflow_app.persistence.models import ProcessInstance
 from workflow_app.services import deployments, notifications, people, timers
 from workflow_app.services.demo import create_demo_data, demo_summary
-from workflow_app.services.errors import DeploymentFailed, InvalidInput, NotFound
+from workflow_app.services.errors import DeploymentFailed, InvalidInput, NotFound, ServiceError
 
 timers_cli = AppGroup("timers", help="Fire due timers (deadlines, reminders).")
 users_cli = AppGroup("users", help="Manage users and their API tokens.")
 notifications_cli = AppGroup("notifications", help="Deliver queued e-mail; queue the daily digest.")
+retention_cli = AppGroup("retention", help="Retention: list escalations due for disposal (daily), approve, hold.")
+
+
+@retention_cli.command("list-due")
+def retention_list_due() -> None:
+    """List ended escalations past their retention period as disposals for a data protection officer to
+    approve (run daily, e.g. from cron)."""
+    from workflow_app.services import retention
+    proposed = retention.list_due()
+    db.session.commit()
+    for disposal in retention.pending():
+        click.echo(f"disposal {disposal.id}: escalation {disposal.instance_id} ({disposal.protocol_key}), ended "
+                   f"{disposal.ended_at:%Y-%m-%d}, due {disposal.due_at:%Y-%m-%d} {disposal.note}".rstrip())
+    click.echo(f"{len(proposed)} newly due; {len(retention.pending())} waiting for approval")
+
+
+@retention_cli.command("approve")
+@click.argument("disposal_id", type=int)
+@click.option("--by", "username", required=True, help="The data protection officer approving (username).")
+def retention_approve(disposal_id: int, username: str) -> None:
+    """Dispose of one listed escalation (skipped while it is on legal hold)."""
+    from workflow_app.services import retention
+    try:
+        disposal = retention.approve(disposal_id, user=people.get_user(username))
+    except (NotFound, ServiceError) as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"escalation {disposal.instance_id}: {disposal.status} {disposal.note}".rstrip())
+
+
+@retention_cli.command("hold")
+@click.argument("instance_id", type=int)
+@click.option("--reason", required=True)
+@click.option("--by", "username", required=True, help="The data protection officer (username).")
+def retention_hold(instance_id: int, reason: str, username: str) -> None:
+    """Place an escalation on legal hold: it is never disposed of until the hold is released."""
+    from workflow_app.services import retention
+    try:
+        retention.place_hold(instance_id, reason, user=people.get_user(username))
+    except (NotFound, ServiceError) as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"escalation {instance_id} on legal hold")
+
+
+@retention_cli.command("release")
+@click.argument("instance_id", type=int)
+@click.option("--by", "username", required=True, help="The data protection officer (username).")
+def retention_release(instance_id: int, username: str) -> None:
+    """Release an escalation's legal hold."""
+    from workflow_app.services import retention
+    try:
+        retention.release_hold(instance_id, user=people.get_user(username))
+    except (NotFound, ServiceError) as exc:
+        raise click.ClickException(exc.message) from None
+    db.session.commit()
+    click.echo(f"legal hold on escalation {instance_id} released")
 
 
 @notifications_cli.command("send-once")
@@ -200,9 +257,154 @@ def users_set_password(username: str, password: str) -> None:
     click.echo(f"password of {username} changed")
 
 
+# -- operating running escalations (services/operations.py, services/version_migration.py) ---------------
+
+escalations_cli = AppGroup("escalations", help="Suspend, resume, retry or migrate one running escalation.")
+migrations_cli = AppGroup("migrations", help="Move open escalations to another version of their protocol.")
+
+
+def _operator(username: str):
+    user = people.get_user(username, required=False)
+    if user is None:
+        raise click.ClickException(f"There is no user '{username}' (--by names who acts; it is kept in history)")
+    return user
+
+
+def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        old, sep, new = pair.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise click.ClickException(f"--map takes OLD_ID=NEW_ID, not '{pair}'")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def _service_call(action):
+    from workflow_app.services.errors import ServiceError
+    try:
+        return action()
+    except InvalidInput as exc:
+        raise click.ClickException("; ".join([exc.message, *(f"{k}: {v}" for k, v in exc.field_errors.items())])) \
+            from None
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+_by = click.option("--by", "username", required=True, help="Username of the process owner or administrator acting.")
+
+
+@escalations_cli.command("suspend")
+@click.argument("instance_id", type=int)
+@click.option("--reason", required=True)
+@_by
+def escalations_suspend(instance_id: int, reason: str, username: str) -> None:
+    """Suspend an escalation: no task completes and no timer fires until it is resumed."""
+    from workflow_app.services import operations
+    _service_call(lambda: operations.suspend(instance_id, reason, user=_operator(username)))
+    click.echo(f"escalation {instance_id} suspended")
+
+
+@escalations_cli.command("resume")
+@click.argument("instance_id", type=int)
+@click.option("--deadlines", type=click.Choice(["fire", "extend"]), required=True,
+              help="Deadlines that fell due while suspended: fire now, or extend by the working days suspended.")
+@_by
+def escalations_resume(instance_id: int, deadlines: str, username: str) -> None:
+    """Resume a suspended escalation."""
+    from workflow_app.services import operations
+    instance = _service_call(lambda: operations.resume(instance_id, deadlines, user=_operator(username)))
+    click.echo(f"escalation {instance_id} resumed; next deadline {instance.next_timer_at or 'none'}")
+
+
+@escalations_cli.command("retry")
+@click.argument("instance_id", type=int)
+@click.option("--reason", required=True)
+@_by
+def escalations_retry(instance_id: int, reason: str, username: str) -> None:
+    """Run an escalation stopped by an error again from the step that failed (administrators)."""
+    from workflow_app.services import operations
+    instance = _service_call(lambda: operations.retry(instance_id, reason, user=_operator(username)))
+    click.echo(f"escalation {instance_id} is {instance.status}")
+
+
+@escalations_cli.command("migrate")
+@click.argument("instance_id", type=int)
+@click.option("--to-version", type=int, default=None, help="Target version (default: the latest).")
+@click.option("--map", "pairs", multiple=True, help="OLD_ID=NEW_ID for a renamed element; repeat.")
+@click.option("--reason", default="")
+@_by
+def escalations_migrate(instance_id: int, to_version, pairs, reason: str, username: str) -> None:
+    """Move one escalation to another version of its protocol."""
+    from workflow_app.services import version_migration
+    instance = _service_call(lambda: version_migration.migrate_instance(
+        instance_id, to_version, _mapping(pairs), user=_operator(username), reason=reason))
+    click.echo(f"escalation {instance_id} now runs version {instance.deployment.version}")
+
+
+def _batch_options(command):
+    for option in reversed([
+        click.argument("protocol"),
+        click.option("--to-version", type=int, default=None, help="Target version (default: the latest)."),
+        click.option("--map", "pairs", multiple=True, help="OLD_ID=NEW_ID for a renamed element; repeat."),
+        click.option("--from-version", type=int, default=None, help="Only escalations running this version."),
+        click.option("--status", type=click.Choice(["running", "error"]), default=None),
+        _by,
+    ]):
+        command = option(command)
+    return command
+
+
+def _filters(from_version, status) -> dict:
+    return {k: v for k, v in {"from_version": from_version, "status": status}.items() if v is not None}
+
+
+@migrations_cli.command("preview")
+@_batch_options
+def migrations_preview(protocol, to_version, pairs, from_version, status, username) -> None:
+    """What a plan does to each matching open escalation; nothing changes."""
+    from workflow_app.services import version_migration
+    target, previews = _service_call(lambda: version_migration.preview_batch(
+        protocol, to_version, _mapping(pairs), _filters(from_version, status), user=_operator(username)))
+    click.echo(f"{len(previews)} escalation(s) would move to version {target.version}")
+    for p in previews:
+        moves = "; ".join(f"{t['from']} -> {t['to']} (due {t['due_at'] or '-'})" for t in p.open_tasks) or "-"
+        click.echo(f"  {p.instance_id} v{p.from_version}: " + (moves if p.ok else "CANNOT MOVE: " + ", ".join(p.unmapped)))
+
+
+@migrations_cli.command("start")
+@_batch_options
+@click.option("--reason", default="")
+def migrations_start(protocol, to_version, pairs, from_version, status, username, reason) -> None:
+    """Check the plan and queue a batch (then: flask migrations run)."""
+    from workflow_app.services import version_migration
+    batch = _service_call(lambda: version_migration.create_batch(
+        protocol, to_version, _mapping(pairs), _filters(from_version, status), user=_operator(username),
+        reason=reason))
+    click.echo(f"batch {batch.id}: {len(batch.items)} escalation(s) to move to version {batch.target.version}")
+
+
+@migrations_cli.command("run")
+@click.option("--batch", "batch_id", type=int, default=None, help="One batch (default: every unfinished one).")
+@click.option("--limit", type=int, default=None, help="Move at most this many escalations per batch.")
+def migrations_run(batch_id, limit) -> None:
+    """Move the pending escalations of unfinished batches; safe to run again after an interruption."""
+    from workflow_app.persistence.models import MigrationBatch
+    from workflow_app.services import version_migration
+    ids = [batch_id] if batch_id else list(db.session.scalars(
+        select(MigrationBatch.id).where(MigrationBatch.status != "done").order_by(MigrationBatch.id)))
+    for one in ids:
+        out = version_migration.batch_dict(_service_call(lambda: version_migration.run_batch(one, limit)))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(out["counts"].items()))
+        click.echo(f"batch {one}: {out['status']} ({counts})")
+
+
 def register_cli(app: Flask) -> None:
     for command in (deploy_command, setup_command, demo_data_command, serve_command):
         app.cli.add_command(command)
     app.cli.add_command(timers_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(notifications_cli)
+    app.cli.add_command(retention_cli)
+    app.cli.add_command(escalations_cli)
+    app.cli.add_command(migrations_cli)

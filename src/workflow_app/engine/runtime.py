@@ -7,11 +7,13 @@ write history. Nothing outside ``workflow_app.engine`` touches SpiffWorkflow obj
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -174,6 +176,13 @@ class EngineInstance:
         """Stop the process: every open task and waiting timer is cancelled."""
         self._wf.cancel()
 
+    def correct_data(self, name: str, old: Any, new: Any) -> None:
+        """Rectification: wherever the process holds ``old`` as ``name`` (any task's data, the workflow's),
+        it now holds ``new``; a later, different value of the same field is left alone."""
+        for data in [t.data for t in self._wf.get_tasks()] + [self._wf.data]:
+            if name in data and data[name] == old:
+                data[name] = copy.deepcopy(new)
+
     def fire_due_timers(self) -> None:
         cycles = self._cycle_snapshot()
         try:
@@ -207,6 +216,12 @@ class EngineInstance:
         except SpiffWorkflowException as exc:
             element_id = getattr(getattr(getattr(exc, "task", None), "task_spec", None), "bpmn_id", None)
             raise EngineError(_message(exc), element_id) from None
+        except Exception as exc:  # noqa: BLE001 - a library fault on an odd diagram stops the instance, not the app
+            running = self._wf.get_tasks(state=TaskState.READY | TaskState.STARTED)
+            element_id = next((t.task_spec.bpmn_id for t in running if t.task_spec.bpmn_id), None)
+            title = self.bundle.element_names.get(element_id or "", element_id or "an automatic step")
+            raise EngineError(f"The engine could not run '{title}': {_message(exc)}",
+                              element_id) from None
 
     def _before_step(self, task) -> None:
         spec = task.task_spec
@@ -295,8 +310,9 @@ class EngineInstance:
             value["next"] = start.isoformat()
 
     def _waiting_timers(self):
+        """Waiting timer events, and event-based gateways (and multiple events) with a timer among their events."""
         return [t for t in self._wf.event_manager.tasks.values()
-                if isinstance(t.task_spec.event_definition, TimerEventDefinition) and t.state == TaskState.WAITING]
+                if _has_timer(t.task_spec.event_definition) and t.state == TaskState.WAITING]
 
     @staticmethod
     def _timer_due(task) -> datetime | None:
@@ -336,6 +352,12 @@ class EngineInstance:
         )
 
 
+def _has_timer(definition) -> bool:
+    if isinstance(definition, MultipleEventDefinition):
+        return any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions)
+    return isinstance(definition, TimerEventDefinition)
+
+
 def _public_data(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if not k.startswith("_") and not callable(v)}
 
@@ -347,6 +369,10 @@ def _safe_eval(workflow: BpmnWorkflow, task, expression: str) -> Any:
         return "<could not evaluate>"
 
 
+_EXCEPTION_NAME = re.compile(r"\b[A-Z]\w*(?:Error|Exception):\s*")
+
+
 def _message(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
+    """The engine's message in plain words: without Python exception class names (``NameError:name 'x' ...``)."""
+    text = _EXCEPTION_NAME.sub("", str(exc)).strip() or "no further detail"
     return text.splitlines()[0] if len(text) > 500 else text

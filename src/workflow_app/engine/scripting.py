@@ -480,7 +480,22 @@ def _compile_restricted(source: str, mode: str):
         return compile_restricted(source, filename="<diagram>", mode=mode, policy=DiagramPolicy)
     except SyntaxError as exc:
         problems = exc.args[0] if exc.args and isinstance(exc.args[0], (tuple, list)) else (str(exc),)
-        raise SandboxViolation("Not allowed in a diagram expression: " + " ".join(problems)) from None
+        syntax = [_SYNTAX_PROBLEM.match(p) for p in problems]
+        if all(syntax):  # Python cannot read it: say where and what, without Python's own labels
+            raise SandboxViolation("Python cannot read the expression: " + "; ".join(
+                f"{_plain_syntax(m['what'], m['near'])} (line {m['line']})" for m in syntax)) from None
+        raise SandboxViolation("Not allowed in a diagram expression: " + " ".join(
+            re.sub(r"^Line (\d+): (.*?)\.?$", r"\2 (line \1).", p, flags=re.S) for p in problems)) from None
+
+
+# RestrictedPython's report of a syntax error: "Line 1: SyntaxError: '(' was never closed at statement: '...'"
+_SYNTAX_PROBLEM = re.compile(r"Line (?P<line>\d+): SyntaxError: (?P<what>.*?)(?: at statement: (?P<near>.*))?$", re.S)
+
+
+def _plain_syntax(what: str, near: str | None) -> str:
+    if what.startswith("invalid syntax"):
+        what = "check brackets, quotes and operators"
+    return f"{what}, near {near.strip()[:60]}" if near and near.strip() else what
 
 
 class SandboxedEnvironment(TaskDataEnvironment):
@@ -563,12 +578,12 @@ def check_code(source: str, mode: str, offered: set[str]) -> None:
     try:
         tree = ast.parse(text, mode=mode)
     except SyntaxError as exc:
-        refuse(f"not valid Python: {exc.msg}", exc.lineno)
+        refuse(f"Python cannot read it: {_plain_syntax(exc.msg, None)}", exc.lineno)
         raise  # not reached: refuse() raises
     try:
         _compile_restricted(text, mode)
     except SandboxViolation as exc:
-        found = re.search(r"Line (\d+)", str(exc))
+        found = re.search(r"\(line (\d+)\)", str(exc))
         refuse(str(exc), int(found.group(1)) if found else None)
     bound = _bound_names(tree)
     for node in ast.walk(tree):

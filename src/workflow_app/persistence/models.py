@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
-                        UniqueConstraint, func)
+from sqlalchemy import (DDL, JSON, Boolean, Column, DateTime, ForeignKey, Index, Integer, String, Table, Text, TypeDecorator,
+                        UniqueConstraint, event, func)
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from workflow_app.extensions import db
@@ -184,6 +184,11 @@ class ProcessInstance(db.Model):
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    # Suspended (services/operations.py): status stays as it was; no task completes and no timer fires until
+    # it is resumed.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    suspended_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    suspend_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     deployment: Mapped[Deployment] = relationship()
     agencies: Mapped[list[Agency]] = relationship(secondary=instance_agencies, order_by="Agency.name")
@@ -381,3 +386,129 @@ class LoginFailure(db.Model):
     username: Mapped[str] = mapped_column(String(100))
     client: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+# -- data protection (issue 18): access log, retention, rectification -------------------------------------------
+
+class AccessLogEntry(db.Model):
+    """One view of an escalation (page, API, export, printable record, diagram): who, when, what, from where.
+
+    Append-only: the app only inserts (services/access_log.py); no route edits or deletes a row, and on
+    PostgreSQL a trigger refuses UPDATE and DELETE on the table. ``instance_id`` is not a foreign key so the
+    log outlives anything done to the escalation."""
+
+    __tablename__ = "access_log"
+    __table_args__ = (Index("ix_access_log_instance_at", "instance_id", "at"),
+                      # the alert: one person's views outside their agency within a window
+                      Index("ix_access_log_user_outside_at", "user_id", "outside_agency", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    instance_id: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    username: Mapped[str] = mapped_column(String(200))
+    what: Mapped[str] = mapped_column(String(40))  # page, api, diagram, api_diagram, history_csv ...
+    client: Mapped[str] = mapped_column(String(64), default="")
+    # The viewer belongs to an agency and the escalation is between other agencies.
+    outside_agency: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# PostgreSQL refuses any change to a logged view, whoever asks (the app never tries; see the migration too).
+_ACCESS_LOG_APPEND_ONLY = DDL("""
+CREATE OR REPLACE FUNCTION access_log_append_only() RETURNS trigger AS $$
+BEGIN RAISE EXCEPTION 'the access log is append-only'; END; $$ LANGUAGE plpgsql;
+CREATE TRIGGER access_log_append_only BEFORE UPDATE OR DELETE ON access_log
+FOR EACH ROW EXECUTE FUNCTION access_log_append_only();
+""")
+event.listen(AccessLogEntry.__table__, "after_create", _ACCESS_LOG_APPEND_ONLY.execute_if(dialect="postgresql"))
+
+
+class LegalHold(db.Model):
+    """While a hold is in place (not released), the escalation is never disposed of."""
+
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(200))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Disposal(db.Model):
+    """An escalation past its retention period: listed by the daily job (``proposed``), then ``disposed`` once
+    a data protection officer approves (or ``skipped`` while on legal hold). Records what was removed and
+    who approved, never the data itself."""
+
+    __tablename__ = "disposals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(Integer, index=True)
+    protocol_key: Mapped[str] = mapped_column(String(200))
+    ended_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    retention_years: Mapped[int] = mapped_column(Integer)
+    listed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # proposed disposed skipped
+    approved_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    removed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # counts per kind of data removed
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class Rectification(db.Model):
+    """A corrected form value: the superseded value is kept here, for the data protection role only; the
+    history entry and the escalation's data carry the new value, and a ``rectified`` history entry says
+    what changed and why (without the old value)."""
+
+    __tablename__ = "rectifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    history_id: Mapped[int] = mapped_column(ForeignKey("history.id"))
+    superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("history.id"), nullable=True)
+    field: Mapped[str] = mapped_column(String(200))
+    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MigrationBatch(db.Model):
+    """Moving the open escalations of one protocol that match a filter to another deployed version, one item
+    per escalation (services/version_migration.py). Rows, not memory: a batch cut off halfway carries on
+    where it stopped, and an item done is never done again."""
+
+    __tablename__ = "migration_batches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    protocol_key: Mapped[str] = mapped_column(String(200), index=True)
+    target_deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"))
+    mapping: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)  # old element id -> new (renames only)
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending running done
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    target: Mapped[Deployment] = relationship()
+    items: Mapped[list["MigrationBatchItem"]] = relationship(back_populates="batch", order_by="MigrationBatchItem.id")
+
+
+class MigrationBatchItem(db.Model):
+    __tablename__ = "migration_batch_items"
+    __table_args__ = (UniqueConstraint("batch_id", "instance_id", name="uq_migration_item"),
+                      Index("ix_migration_items_batch_status", "batch_id", "status"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("migration_batches.id", ondelete="CASCADE"))
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending migrated skipped failed
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    batch: Mapped[MigrationBatch] = relationship(back_populates="items")

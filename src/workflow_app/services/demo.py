@@ -177,6 +177,7 @@ def create_demo_people(rng: random.Random | None = None) -> dict[str, dict[str, 
     owner = _add_person("owner", "Olu Owner", agency=None, roles=[people.PROCESS_OWNER], manager=None)
     people.set_protocols(owner, protocols)
     _add_person("editor", "Eden Editor", agency=None, roles=[people.POLICY_EDITOR], manager=None)
+    _add_person("dpo", "Dana Protection", agency=None, roles=[people.DATA_PROTECTION_OFFICER], manager=None)
     orgs: dict[str, dict[str, list[list[User]]]] = {}
     for key in protocols:
         bundle = bundle_for(latest_deployment(key))

@@ -5,15 +5,16 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
 
 from sqlalchemy import func, select
 
 from workflow_app import clock
-from workflow_app.engine import (DiagramError, ProcessBundle, check_recipients, decision_ids, parse_bundle,
-                                 referenced_decisions)
+from workflow_app.engine import (DiagramError, ProcessBundle, called_processes, check_recipients, decision_ids,
+                                 is_bpmn_file, parse_bundle, process_ids, referenced_decisions)
+from workflow_app.engine import ignored_settings as engine_ignored_settings
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Deployment
 from workflow_app.services.calendar import CalendarError, calendar_for
@@ -51,8 +52,10 @@ def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
                        "remove the <!DOCTYPE ...> declaration")
             raise DeploymentFailed(message, [{"file": name, "element_id": None, "line": line, "message": message}])
     try:
-        bundle = parse_bundle(bpmn_xml, bpmn_filename, dmn_files)
-        check_recipients(bpmn_xml, bpmn_filename, bundle, dmn_files, _known_roles())
+        dmn_files = with_deployed_decisions(bpmn_filename, bpmn_xml, dmn_files)
+        tables, called = split_files(dmn_files)
+        bundle = parse_bundle(bpmn_xml, bpmn_filename, tables, called_bpmn=called)
+        check_recipients(bpmn_xml, bpmn_filename, bundle, tables, _known_roles())
         calendar_for(bundle.calendar, bundle.timezone, office_hours=bundle.properties.get("office_hours"))
     except DiagramError as exc:
         raise DeploymentFailed(str(exc), [exc.to_dict()]) from None
@@ -60,8 +63,7 @@ def validate(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *,
         raise DeploymentFailed(f"{bpmn_filename}: {exc}", [{"file": bpmn_filename, "message": str(exc)}]) from None
     lint_problems = bpmnlint_errors(bpmn_filename, bpmn_xml)
     if lint_problems:
-        raise DeploymentFailed("; ".join(f"{bpmn_filename}, element '{p['element_id']}': {p['message']}"
-                                         for p in lint_problems), lint_problems)
+        raise DeploymentFailed("; ".join(_describe(p) for p in lint_problems), lint_problems)
     if not create_roles:
         from workflow_app.services import people
         unknown = [lane for lane in bundle.lanes if people.find_role(lane) is None]
@@ -83,6 +85,7 @@ def _known_roles() -> set[str]:
 LINT_LINE = re.compile(r"^\s+(?P<element>\S+)\s+(?P<category>error|warning)\s+(?P<message>.+?)\s{2,}(?P<rule>\S+)\s*$")
 
 
+IMPORT_PROBLEM = re.compile(r"^\s+error\s+(?P<message>Import warning: unresolved reference .+?)\s*$")
 _lint_cache: dict[str, list[dict]] = {}
 
 
@@ -91,8 +94,44 @@ def bpmnlint_errors(bpmn_filename: str, bpmn_xml: str) -> list[dict]:
     Results are cached by content: the same file is linted once per process."""
     key = hashlib.sha256(bpmn_xml.encode("utf-8")).hexdigest()
     if key not in _lint_cache:
-        _lint_cache[key] = _run_bpmnlint(bpmn_filename, bpmn_xml)
+        _lint_cache[key] = _with_lines(bpmn_xml, _run_bpmnlint(bpmn_filename, bpmn_xml))
     return [{**problem, "file": bpmn_filename} for problem in _lint_cache[key]]
+
+
+_UNRESOLVED = re.compile(r"unresolved reference <(?P<ref>[^>]+)>")
+
+
+def _with_lines(bpmn_xml: str, problems: list[dict]) -> list[dict]:
+    """bpmnlint names elements by id only: add the line of each (and, for a reference to an id that does not
+    exist, the line and element that refer to it)."""
+    from lxml import etree
+    if not problems:
+        return problems
+    try:
+        root = etree.fromstring(bpmn_xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return problems
+    lines = {e.get("id"): e.sourceline for e in root.iter() if isinstance(e.tag, str) and e.get("id")}
+    located = []
+    for problem in problems:
+        problem = dict(problem)
+        unresolved = _UNRESOLVED.search(problem["message"])
+        if problem.get("element_id") in lines:
+            problem["line"] = lines[problem["element_id"]]
+        elif unresolved:
+            for element in root.iter():
+                if isinstance(element.tag, str) and ((element.text or "").strip() == unresolved.group("ref")
+                                                     or unresolved.group("ref") in element.attrib.values()):
+                    owner = element
+                    while owner is not None and not owner.get("id"):
+                        owner = owner.getparent()
+                    problem["line"] = element.sourceline
+                    problem["element_id"] = owner.get("id") if owner is not None else None
+                    problem["message"] = (f"refers to '{unresolved.group('ref')}', which no element of the file "
+                                          "has as its id: correct or remove the reference")
+                    break
+        located.append(problem)
+    return located
 
 
 def _run_bpmnlint(bpmn_filename: str, bpmn_xml: str) -> list[dict]:
@@ -115,6 +154,9 @@ def _run_bpmnlint(bpmn_filename: str, bpmn_xml: str) -> list[dict]:
         if match and match.group("category") == "error":
             problems.append({"file": bpmn_filename, "element_id": match.group("element"), "line": None,
                              "message": f"{match.group('message')} (bpmnlint rule {match.group('rule')})"})
+        elif IMPORT_PROBLEM.match(line):  # the file refers to an id it does not define
+            problems.append({"file": bpmn_filename, "element_id": None, "line": None,
+                             "message": IMPORT_PROBLEM.match(line).group("message")})
     if result.returncode != 0 and not problems:
         problems.append({"file": bpmn_filename, "element_id": None, "line": None,
                          "message": f"bpmnlint could not check the diagram: {(result.stderr or result.stdout)[-300:]}"})
@@ -130,10 +172,11 @@ def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, acto
     The caller commits (so a deployment can join a larger transaction).
     """
     bundle = validate(bpmn_filename, bpmn_xml, dmn_files, create_roles=create_roles)
+    dmn_files = with_deployed_decisions(bpmn_filename, bpmn_xml, dmn_files)
 
     digest = content_hash(bpmn_xml, dmn_files)
     latest = latest_deployment(bundle.process_id)
-    if latest is not None and latest.content_hash == digest:
+    if latest is not None and (latest.content_hash == digest or same_content(latest, bpmn_xml, dmn_files)):
         return DeployResult(latest, created=False)
     next_version = (db.session.scalar(select(func.max(Deployment.version))
                                       .where(Deployment.protocol_key == bundle.process_id)) or 0) + 1
@@ -151,6 +194,89 @@ def deploy(bpmn_filename: str, bpmn_xml: str, dmn_files: dict[str, str], *, acto
     with _bundle_lock:
         _bundle_cache[deployment.content_hash] = bundle
     return DeployResult(deployment, created=True)
+
+
+def split_files(files: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """A deployment's other files, (DMN decision tables, BPMN files with the processes it calls).
+
+    Both are kept in ``Deployment.dmn_files`` (file name -> text), told apart by the file name's ending.
+    """
+    called = {name: text for name, text in files.items() if is_bpmn_file(name)}
+    return {name: text for name, text in files.items() if name not in called}, called
+
+
+def _is_table(name: str) -> bool:
+    """A decision table file (not a called BPMN file, not a Camunda Form)."""
+    return not is_bpmn_file(name) and not name.lower().endswith(".form")
+
+
+def files_used(bpmn_filename: str, bpmn_xml: str, candidates: dict[str, str]) -> dict[str, str]:
+    """Of ``candidates`` (DMN and BPMN files found beside a diagram), the ones it uses: the BPMN files
+    defining the processes its call activities call (and theirs, in turn), and the DMN files defining the
+    decisions any of those reference."""
+    chosen: dict[str, str] = {}
+    wanted = called_processes(bpmn_xml, bpmn_filename)
+    decisions = set(referenced_decisions(bpmn_xml, bpmn_filename))
+    seen: set[str] = set()
+    provided = process_ids(bpmn_xml, bpmn_filename)
+    while wanted - seen:
+        seen |= wanted
+        for name, text in candidates.items():
+            if name in chosen or not is_bpmn_file(name):
+                continue
+            try:
+                defines = process_ids(text, name)
+                if defines & wanted and not defines & provided:  # one file per process, the first found
+                    chosen[name] = text
+                    provided |= defines
+                    wanted |= called_processes(text, name)
+                    decisions |= referenced_decisions(text, name)
+            except DiagramError:
+                continue  # a broken neighbour this diagram does not call
+    for name, text in candidates.items():
+        if _is_table(name):
+            try:
+                if set(decision_ids(text, name)) & decisions:
+                    chosen[name] = text
+            except DiagramError:
+                continue
+    return chosen
+
+
+def with_deployed_decisions(bpmn_filename: str, bpmn_xml: str, files: dict[str, str]) -> dict[str, str]:
+    """``files`` plus, for each decision the diagram (or a process it calls) references that no uploaded DMN
+    file defines, the DMN file of the newest deployment that has it: a shared decision table need not be
+    uploaded again with every diagram that uses it."""
+    try:
+        wanted = set(referenced_decisions(bpmn_xml, bpmn_filename))
+        for name, text in files.items():
+            if is_bpmn_file(name):
+                wanted |= referenced_decisions(text, name)
+        defined = {d for name, text in files.items() if _is_table(name) for d in decision_ids(text, name)}
+    except DiagramError:
+        return files  # parse_bundle reports the broken file with its line
+    missing = wanted - defined
+    if not missing:
+        return files
+    found = dict(files)
+    for deployment in db.session.scalars(select(Deployment).order_by(Deployment.id.desc())):
+        for name, text in split_files(deployment.dmn_files)[0].items():
+            if not _is_table(name):
+                continue
+            provides = set(decision_ids(text, name)) & missing
+            if provides and name not in found:
+                found[name] = text
+                missing -= provides
+        if not missing:
+            break
+    return found
+
+
+def deploy_upload(bpmn_filename: str, bpmn_xml: str, candidates: dict[str, str], *, actor: str, comment: str = "",
+                  create_roles: bool = False) -> DeployResult:
+    """Deploy a diagram with the files it uses among ``candidates`` (other files uploaded or found beside it)."""
+    return deploy(bpmn_filename, bpmn_xml, files_used(bpmn_filename, bpmn_xml, candidates), actor=actor,
+                  comment=comment, create_roles=create_roles)
 
 
 def deploy_directories(bpmn_dir: Path, dmn_dir: Path, *, actor: str, comment: str = "") -> list[DeployResult]:
@@ -173,6 +299,7 @@ def deploy_directories(bpmn_dir: Path, dmn_dir: Path, *, actor: str, comment: st
         try:
             needed = referenced_decisions(text, path.name)
             dmn_files = dict(dmn_by_decision[d] for d in needed if d in dmn_by_decision)
+            dmn_files.update(_forms_beside(path, text))
             results.append(deploy(path.name, text, dmn_files, actor=actor, comment=comment))
         except DiagramError as exc:
             problems.append(exc.to_dict())
@@ -185,6 +312,18 @@ def deploy_directories(bpmn_dir: Path, dmn_dir: Path, *, actor: str, comment: st
     return results
 
 
+def _forms_beside(bpmn_path: Path, bpmn_xml: str) -> dict[str, str]:
+    """The Camunda Forms (``*.form`` in the diagram's folder) that the diagram's tasks and start event link to."""
+    from lxml import etree
+
+    from workflow_app.engine.forms import forms_used
+    candidates = {p.name: p.read_text(encoding="utf-8") for p in sorted(bpmn_path.parent.glob("*.form"))}
+    if not candidates:
+        return {}
+    root = etree.fromstring(bpmn_xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    return forms_used(root, candidates)
+
+
 def _describe(problem: dict) -> str:
     where = problem.get("file", "?")
     if problem.get("line"):
@@ -192,6 +331,11 @@ def _describe(problem: dict) -> str:
     if problem.get("element_id"):
         where += f", element '{problem['element_id']}'"
     return f"{where}: {problem.get('message')}"
+
+
+def ignored_settings(bpmn_filename: str, bpmn_xml: str) -> list[str]:
+    """Plain sentences for each Camunda setting in the diagram the engine will not act on (shown on review)."""
+    return [setting.describe() for setting in engine_ignored_settings(bpmn_xml, bpmn_filename)]
 
 
 def latest_deployment(protocol_key: str) -> Deployment | None:
@@ -220,7 +364,8 @@ def bundle_for(deployment: Deployment) -> ProcessBundle:
         cached = _bundle_cache.get(deployment.content_hash)
     if cached is not None:
         return cached
-    bundle = parse_bundle(deployment.bpmn_xml, deployment.bpmn_filename, deployment.dmn_files, check_code=False)
+    tables, called = split_files(deployment.dmn_files)
+    bundle = parse_bundle(deployment.bpmn_xml, deployment.bpmn_filename, tables, check_code=False, called_bpmn=called)
     with _bundle_lock:
         _bundle_cache[deployment.content_hash] = bundle
     return bundle
@@ -256,9 +401,18 @@ def _elements(bpmn_xml: str) -> dict[str, tuple[str, str, bytes]]:
     return result
 
 
-# Attributes at their BPMN default value: modellers differ in writing them out (bpmn-js omits them).
+# Attributes at their BPMN/DMN default value: modellers differ in writing them out. bpmn-js (moddle-xml) never writes
+# an attribute equal to its schema default, so a file from Camunda Modeler with cancelActivity="true" comes back
+# from the in-browser modeller without it; the meaning is the same, so comparisons drop them.
 DEFAULT_ATTRIBUTES = {"cancelActivity": "true", "isInterrupting": "true", "parallelMultiple": "false",
-                      "isForCompensation": "false", "startQuantity": "1", "completionQuantity": "1"}
+                      "isForCompensation": "false", "startQuantity": "1", "completionQuantity": "1",
+                      "isExecutable": "true", "isHorizontal": "true", "isImmediate": "true", "triggeredByEvent": "false",
+                      "isClosed": "false", "associationDirection": "None",
+                      # DMN (dmn-js drops these the same way)
+                      "hitPolicy": "UNIQUE", "preferredOrientation": "Rule-as-Row", "isCollection": "false"}
+# Attributes that say which tool saved the file, not what the diagram means; bpmn-js also adds
+# isMarkerVisible="true" to every exclusive gateway's shape (it draws the marker either way).
+TOOL_ATTRIBUTES = {"exporter", "exporterVersion", "isMarkerVisible"}
 
 
 def _normalise(element) -> None:
@@ -274,6 +428,40 @@ def _normalise(element) -> None:
         for name, default in DEFAULT_ATTRIBUTES.items():
             if node.get(name) == default:
                 del node.attrib[name]
+        for name in TOOL_ATTRIBUTES & set(node.attrib):
+            del node.attrib[name]
+
+
+def _canonical(name: str, text: str) -> bytes:
+    """A file's content with formatting, tool stamps and default-valued attributes set aside."""
+    if name.lower().endswith(".form"):
+        try:
+            schema = json.loads(text)
+        except ValueError:
+            return text.encode("utf-8")
+        if isinstance(schema, dict):
+            schema.pop("exporter", None)
+        return json.dumps(schema, sort_keys=True).encode("utf-8")
+    from lxml import etree
+    try:
+        root = etree.fromstring(text.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError:
+        return text.encode("utf-8")
+    _normalise(root)
+    # The order of shapes in a diagram's layout means nothing, and bpmn-js writes lanes' shapes in its own order.
+    for plane in root.iter("{http://www.omg.org/spec/BPMN/20100524/DI}BPMNPlane"):
+        plane[:] = sorted(plane, key=lambda shape: shape.get("id") or "")
+    return etree.tostring(root, method="c14n")
+
+
+def same_content(deployment: Deployment, bpmn_xml: str, files: dict[str, str]) -> bool:
+    """True when the files say exactly what the deployment's files say (layout included), however formatted:
+    a diagram opened in the modeller and saved without edits is not a new version."""
+    if set(files) != set(deployment.dmn_files or {}):
+        return False
+    if _canonical(deployment.bpmn_filename, deployment.bpmn_xml) != _canonical(deployment.bpmn_filename, bpmn_xml):
+        return False
+    return all(_canonical(name, deployment.dmn_files[name]) == _canonical(name, text) for name, text in files.items())
 
 
 @dataclass
@@ -281,19 +469,69 @@ class DiagramDiff:
     added: list[tuple[str, str, str]]
     removed: list[tuple[str, str, str]]
     changed: list[tuple[str, str, str]]
+    # per changed element id: (what, before, after), e.g. ("timeDuration", "working_days(2)", "working_days(3)")
+    details: dict[str, list[tuple[str, str | None, str | None]]] = field(default_factory=dict)
+    # other files of the deployment (decision tables, forms): names added, removed, changed
+    files_added: list[str] = field(default_factory=list)
+    files_removed: list[str] = field(default_factory=list)
+    files_changed: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
+        return not (self.added or self.removed or self.changed or self.files_added or self.files_removed
+                    or self.files_changed)
 
 
-def diff(old_xml: str | None, new_xml: str) -> DiagramDiff:
+def diff(old_xml: str | None, new_xml: str, old_files: dict[str, str] | None = None,
+         new_files: dict[str, str] | None = None) -> DiagramDiff:
     old = _elements(old_xml) if old_xml else {}
     new = _elements(new_xml)
     describe = lambda items, ids: [(i, items[i][0], items[i][1]) for i in sorted(ids)]  # noqa: E731
     changed = [i for i in old.keys() & new.keys() if old[i][2] != new[i][2]]
-    return DiagramDiff(added=describe(new, new.keys() - old.keys()), removed=describe(old, old.keys() - new.keys()),
-                       changed=describe(new, changed))
+    result = DiagramDiff(added=describe(new, new.keys() - old.keys()), removed=describe(old, old.keys() - new.keys()),
+                         changed=describe(new, changed),
+                         details={i: _element_changes(old[i][2], new[i][2]) for i in changed})
+    if old_xml is not None and new_files is not None:
+        old_files = old_files or {}
+        result.files_added = sorted(new_files.keys() - old_files.keys())
+        result.files_removed = sorted(old_files.keys() - new_files.keys())
+        result.files_changed = sorted(n for n in old_files.keys() & new_files.keys()
+                                      if _canonical(n, old_files[n]) != _canonical(n, new_files[n]))
+    return result
+
+
+def _element_changes(old_c14n: bytes, new_c14n: bytes) -> list[tuple[str, str | None, str | None]]:
+    """What differs inside one element, as (where, before, after): its attributes, and the attributes and text of
+    what it contains (timer expressions, conditions, form fields ...)."""
+    old, new = _flatten(old_c14n), _flatten(new_c14n)
+    return [(where, old.get(where), new.get(where)) for where in sorted(old.keys() | new.keys())
+            if old.get(where) != new.get(where)]
+
+
+def _flatten(c14n: bytes) -> dict[str, str]:
+    from lxml import etree
+    root = etree.fromstring(c14n)
+    flat: dict[str, str] = {}
+
+    def walk(node, path: str) -> None:
+        for name, value in node.attrib.items():
+            flat[f"{path}@{etree.QName(name).localname}" if path else etree.QName(name).localname] = value
+        if node.text and node.text.strip() and path:
+            flat[path] = node.text.strip()
+        seen: dict[str, int] = {}
+        for child in node:
+            if not isinstance(child.tag, str):
+                continue
+            local = etree.QName(child).localname
+            label = child.get("id") or child.get("name")
+            if label is None:
+                seen[local] = seen.get(local, 0) + 1
+                label = str(seen[local]) if seen[local] > 1 else ""
+            step = f"{local}[{label}]" if label else local
+            walk(child, f"{path}/{step}" if path else step)
+
+    walk(root, "")
+    return flat
 
 
 def versions(protocol_key: str | None = None) -> list[Deployment]:

@@ -5,10 +5,13 @@ are rejected: a form must not be able to overwrite process variables it does not
 """
 from __future__ import annotations
 
-from datetime import date
+import math
+import re
+from datetime import date, datetime, time
 from typing import Any
 
 from workflow_app.engine import FieldSpec, FormSpec
+from workflow_app.engine.forms import evaluate_condition
 from workflow_app.services.errors import InvalidInput
 
 TRUE_WORDS = {"true", "on", "yes", "y", "1"}
@@ -20,9 +23,10 @@ def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, fro
     """Return clean values for every field of ``form``, or raise :class:`InvalidInput`.
 
     ``dynamic_choices`` supplies the allowed values of fields whose choices come from the installation
-    (``choices_from``), e.g. ``{"agencies": [...]}``.
+    (``choices_from``), e.g. ``{"agencies": [...]}``. Fields a hide condition hides (given the other
+    answers) are neither required nor stored, whatever was sent for them.
     """
-    fields = form.fields if form else ()
+    fields = [f for f in (form.fields if form else ()) if f.is_input]
     errors: dict[str, str] = {}
     known = {f.name for f in fields}
     for name in submitted:
@@ -31,7 +35,7 @@ def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, fro
     clean: dict[str, Any] = {}
     for spec in fields:
         try:
-            value = _clean(spec, submitted.get(spec.name), from_html)
+            value = _clean(spec, _raw(spec, submitted, from_html), from_html)
             if spec.choices_from and value is not None:
                 value = _dynamic_choice(value, spec, (dynamic_choices or {}).get(spec.choices_from, []))
         except ValueError as exc:
@@ -39,8 +43,12 @@ def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, fro
             continue
         if value is not None:
             clean[spec.name] = value
+    for name in hidden_fields(form, clean):
+        clean.pop(name, None)
+        errors.pop(name, None)
+        known.discard(name)
     for spec in fields:
-        if spec.name in errors or spec.name in clean:
+        if spec.name in errors or spec.name in clean or spec.name not in known:
             continue
         if spec.required:
             errors[spec.name] = "This field is required"
@@ -53,23 +61,42 @@ def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, fro
     return clean
 
 
+def hidden_fields(form: FormSpec | None, values: dict[str, Any]) -> set[str]:
+    """Names of the fields whose hide condition holds for ``values``.
+
+    A hidden field's own value does not count in the conditions of others (form-js drops hidden values too),
+    so this is repeated until nothing more is hidden.
+    """
+    conditional = [f for f in (form.fields if form else ()) if f.hide_when]
+    hidden: set[str] = set()
+    while True:
+        visible = {k: v for k, v in values.items() if k not in hidden}
+        now = {f.name for f in conditional if evaluate_condition(f.hide_rule, visible) is True}
+        if now == hidden:
+            return hidden
+        hidden = now
+
+
+def _raw(spec: FieldSpec, submitted: dict[str, Any], from_html: bool) -> Any:
+    """A checklist sent by an HTML form arrives as one checkbox per option, named ``<field>--<option>``."""
+    if spec.type == "checklist" and from_html and spec.name not in submitted:
+        ticked = [value for value, _ in spec.choices if submitted.get(f"{spec.name}--{value}")]
+        return ticked or None
+    return submitted.get(spec.name)
+
+
 def _clean(spec: FieldSpec, raw: Any, from_html: bool) -> Any:
     if spec.type == "boolean":
         return _boolean(raw, spec)
     if spec.type == "table":
         return _table(raw, spec)
-    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+    if raw is None or (isinstance(raw, str) and raw.strip() == "") or raw == []:
         if spec.default not in (None, "") and not from_html:
             raw = spec.default
         else:
             return None
-    if spec.type == "long":
-        return _number(raw, spec)
-    if spec.type == "date":
-        return _date(raw)
-    if spec.type == "enum":
-        return _choice(raw, spec)
-    return _text(raw, spec)
+    cleaner = _CLEANERS.get(spec.type, _text)
+    return cleaner(raw, spec)
 
 
 def _boolean(raw: Any, spec: FieldSpec) -> bool:
@@ -96,11 +123,52 @@ def _number(raw: Any, spec: FieldSpec) -> int:
     return value
 
 
-def _date(raw: Any) -> str:
+def _decimal(raw: Any, spec: FieldSpec) -> int | float:
+    """A form-js number: whole or decimal (kept whole when it is)."""
+    if isinstance(raw, bool):
+        raise ValueError("Enter a number")
+    try:
+        value = float(str(raw).strip().replace(",", "."))
+    except ValueError:
+        raise ValueError("Enter a number") from None
+    if not math.isfinite(value):
+        raise ValueError("Enter a number")
+    if spec.minimum is not None and value < spec.minimum:
+        raise ValueError(f"Must be at least {spec.minimum:g}")
+    if spec.maximum is not None and value > spec.maximum:
+        raise ValueError(f"Must be at most {spec.maximum:g}")
+    return int(value) if value.is_integer() else value
+
+
+def _date(raw: Any, spec: FieldSpec | None = None) -> str:
     try:
         return date.fromisoformat(str(raw).strip()).isoformat()
     except ValueError:
         raise ValueError("Enter a date as YYYY-MM-DD") from None
+
+
+def _time(raw: Any, spec: FieldSpec) -> str:
+    try:
+        return time.fromisoformat(str(raw).strip()).isoformat(timespec="minutes")
+    except ValueError:
+        raise ValueError("Enter a time as HH:MM") from None
+
+
+def _datetime(raw: Any, spec: FieldSpec) -> str:
+    try:
+        return datetime.fromisoformat(str(raw).strip()).isoformat(timespec="minutes")
+    except ValueError:
+        raise ValueError("Enter a date and time as YYYY-MM-DD HH:MM") from None
+
+
+def _checklist(raw: Any, spec: FieldSpec) -> list[str]:
+    values = raw if isinstance(raw, list) else [raw]
+    allowed = [v for v, _ in spec.choices]
+    chosen = [str(v).strip() for v in values if not isinstance(v, (dict, list))]
+    wrong = [v for v in chosen if v not in allowed] if not spec.choices_from else []
+    if wrong or len(chosen) != len(values):
+        raise ValueError(f"Choose from: {', '.join(allowed)}")
+    return [v for v in allowed if v in chosen] if allowed else chosen
 
 
 def _choice(raw: Any, spec: FieldSpec) -> str:
@@ -111,14 +179,28 @@ def _choice(raw: Any, spec: FieldSpec) -> str:
     return value
 
 
+# A text field without a maxlength in the diagram gets one of these (the page counts down to it).
+DEFAULT_MAX_LENGTH, DEFAULT_MAX_LENGTH_MULTILINE = 300, 10_000
+
+
+def max_length_of(spec: FieldSpec) -> int:
+    """The most characters a text field takes: the diagram's maxlength, else the default for its kind."""
+    if spec.max_length is not None:
+        return spec.max_length
+    return DEFAULT_MAX_LENGTH_MULTILINE if spec.multiline else DEFAULT_MAX_LENGTH
+
+
 def _text(raw: Any, spec: FieldSpec) -> str:
     if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
         raise ValueError("Enter text")
     value = str(raw).strip()
     if spec.min_length is not None and len(value) < spec.min_length:
         raise ValueError(f"Must be at least {spec.min_length} characters")
-    if spec.max_length is not None and len(value) > spec.max_length:
-        raise ValueError(f"Must be at most {spec.max_length} characters")
+    limit = max_length_of(spec)
+    if len(value) > limit:
+        raise ValueError(f"Must be at most {limit:,} characters (this has {len(value):,})")
+    if spec.pattern and not re.fullmatch(spec.pattern, value):
+        raise ValueError(spec.pattern_message or "This is not in the expected format")
     return value
 
 
@@ -150,3 +232,7 @@ def _dynamic_choice(value: Any, spec: FieldSpec, allowed: list) -> str:
     if chosen is None:
         raise ValueError(f"Choose one of the {spec.choices_from} listed")
     return chosen
+
+
+_CLEANERS = {"long": _number, "number": _decimal, "date": _date, "time": _time, "datetime": _datetime,
+             "enum": _choice, "checklist": _checklist}

@@ -9,7 +9,8 @@ from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, ProcessInstance
 
 KINDS = ("started", "task_completed", "routed", "timer_fired", "deadline_breached", "escalated",
-         "task_cancelled", "task_assigned", "ended", "error")
+         "task_cancelled", "task_assigned", "ended", "error", "suspended", "resumed", "retried", "migrated",
+         "rectified")
 
 
 def record(instance: ProcessInstance, kind: str, *, actor: str | None = None, task: str | None = None,

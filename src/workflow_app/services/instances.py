@@ -80,6 +80,9 @@ def dynamic_choices(form=None) -> dict[str, list]:
     return {name: load() for name, load in CHOICE_SOURCES.items() if name in wanted}
 
 
+MAX_CASE_REFERENCE = 200  # instances.case_reference is String(200)
+
+
 def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
                    from_html: bool = False) -> ProcessInstance:
     deployment = require_latest(protocol_key)
@@ -87,6 +90,10 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     bundle = bundle_for(deployment)
     clean = validate_submission(bundle.start_form, submitted, from_html=from_html,
                                 dynamic_choices=dynamic_choices(bundle.start_form))
+    reference = str(clean.get("case_reference") or "")
+    if len(reference) > MAX_CASE_REFERENCE:  # the indexed column's size, whatever the form allows
+        raise InvalidInput({"case_reference": f"Must be at most {MAX_CASE_REFERENCE} characters "
+                                              f"(this has {len(reference):,})"}, "Some fields are not valid")
     named = parties.named_parties(bundle, bundle.start_form, clean, user)
     now = clock.now()
     instance = ProcessInstance(
@@ -137,6 +144,9 @@ def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool,
               actor: str, link=None) -> ProcessInstance:
     task_id = record.id
     instance = record.instance
+    if instance.suspended_at is not None:  # see services/operations.py
+        raise Conflict(f"This escalation is suspended ({instance.suspend_reason}); its tasks cannot be completed "
+                       "until it is resumed. Nothing was saved.")
     bundle = bundle_for(instance.deployment)
     form = bundle.forms.get(record.element_id)
     clean = validate_submission(form, submitted, from_html=from_html, dynamic_choices=dynamic_choices(form))
@@ -188,7 +198,8 @@ def fire_due_timers(instance_id: int) -> bool:
     """
     instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
                                  .with_for_update(skip_locked=True))
-    if instance is None or instance.status != RUNNING or instance.next_timer_at is None \
+    if instance is None or instance.status != RUNNING or instance.suspended_at is not None \
+            or instance.next_timer_at is None \
             or instance.next_timer_at > clock.now():
         db.session.rollback()
         return False

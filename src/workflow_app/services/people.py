@@ -20,10 +20,13 @@ from workflow_app.services.errors import InvalidInput, NotFound
 PROCESS_OWNER = "Process Owner"
 POLICY_EDITOR = "Policy Editor"
 ADMINISTRATOR = "Administrator"
+DATA_PROTECTION_OFFICER = "Data Protection Officer"
 SYSTEM_ROLES = {
     PROCESS_OWNER: "Reads every escalation and report of the protocols they own.",
     POLICY_EDITOR: "Deploys new versions of diagrams.",
     ADMINISTRATOR: "Manages users, roles and agencies.",
+    DATA_PROTECTION_OFFICER: "Sees who viewed each escalation, approves disposals, answers subject access "
+                             "requests and rectifies recorded data.",
 }
 MIN_PASSWORD_LENGTH = 10
 

@@ -16,6 +16,9 @@ from workflow_app.services import access, people
 from workflow_app.services.errors import InvalidInput
 
 PAGE_SIZE = 50
+# The list counts matching escalations only up to here (or a page past the one shown): above it the page says
+# "10,000+" instead of reading every matching row for an exact figure nobody pages through.
+COUNT_LIMIT = 10_000
 SORTS = {  # each ends with a unique key so pages never overlap
     "started": (ProcessInstance.started_at.desc(), ProcessInstance.id.desc()),
     "oldest": (ProcessInstance.started_at.asc(), ProcessInstance.id.asc()),
@@ -76,9 +79,14 @@ class InstanceFilter:
 @dataclass
 class Page:
     items: list[ProcessInstance]
-    total: int
+    total: int  # exact when ``total_is_exact``; otherwise a lower bound (the count stopped there)
     page: int
     per_page: int
+    total_is_exact: bool = True
+
+    @property
+    def total_text(self) -> str:
+        return f"{self.total:,}" if self.total_is_exact else f"{self.total:,}+"
 
     @property
     def pages(self) -> int:
@@ -116,11 +124,20 @@ def search(user: User, f: InstanceFilter, per_page: int = PAGE_SIZE) -> Page:
     if f.overdue:
         overdue_ids = select(TaskRecord.instance_id).where(TaskRecord.state == "ready", TaskRecord.due_at < clock.now())
         conditions.append(ProcessInstance.id.in_(overdue_ids))
-    total = db.session.scalar(select(func.count(ProcessInstance.id)).where(*conditions))
     query = (select(ProcessInstance).where(*conditions).order_by(*SORTS[f.sort])
              .options(joinedload(ProcessInstance.deployment), selectinload(ProcessInstance.agencies))
              .offset((f.page - 1) * per_page).limit(per_page))
-    return Page(list(db.session.scalars(query)), total or 0, f.page, per_page)
+    items = list(db.session.scalars(query))
+    total, exact = bounded_count(conditions, max(COUNT_LIMIT, f.page * per_page + 1))
+    return Page(items, total, f.page, per_page, exact)
+
+
+def bounded_count(conditions: list, limit: int) -> tuple[int, bool]:
+    """How many instances match, counting no further than ``limit``: (count, whether it is exact). The cost
+    follows the limit, not the table (an unbounded count reads every matching row, 1.35 s at 100,000)."""
+    matching = select(ProcessInstance.id).where(*conditions).limit(limit + 1).subquery()
+    count = db.session.scalar(select(func.count()).select_from(matching)) or 0
+    return (count, True) if count <= limit else (limit, False)
 
 
 def filter_options(protocol: str | None = None) -> dict[str, list[str]]:

@@ -30,7 +30,8 @@ class SweepResult:
 
 def due_instance_ids(now: datetime, limit: int) -> list[int]:
     query = (select(ProcessInstance.id)
-             .where(ProcessInstance.status == instances.RUNNING, ProcessInstance.next_timer_at <= now)
+             .where(ProcessInstance.status == instances.RUNNING, ProcessInstance.next_timer_at <= now,
+                    ProcessInstance.suspended_at.is_(None))  # a suspended escalation's timers wait for resume
              .order_by(ProcessInstance.next_timer_at).limit(limit))
     return list(db.session.scalars(query))
 

@@ -20,3 +20,122 @@ document.addEventListener("change", (event) => {
 document.addEventListener("click", (event) => {
   if (event.target.closest("[data-print]")) window.print();
 });
+
+// Form fields with a hide condition (data-hide: the tree engine/forms.py parse_condition makes from the form's FEEL,
+// evaluated with the same meaning as services/form_validation.py): hidden, and their inputs disabled, so a hidden
+// field is neither required nor sent.
+function fieldValue(holder) {
+  const type = holder.dataset.type;
+  const inputs = [...holder.querySelectorAll("input, select, textarea")];
+  if (type === "boolean") return inputs.length ? inputs[0].checked : null;
+  if (type === "checklist") {
+    const ticked = inputs.filter((i) => i.checked).map((i) => i.name.split("--").slice(1).join("--"));
+    return ticked.length ? ticked : null;
+  }
+  const chosen = inputs.find((i) => (i.type === "radio" ? i.checked : true));
+  const text = chosen ? chosen.value.trim() : "";
+  if (text === "") return null;
+  if (type === "long" || type === "number") return Number.isNaN(Number(text)) ? text : Number(text);
+  return text;
+}
+
+function kindOf(value) {
+  if (typeof value === "boolean") return "boolean";
+  if (typeof value === "number") return "number";
+  if (typeof value === "string") return "string";
+  return Array.isArray(value) ? "list" : typeof value;
+}
+
+function compareValues(op, left, right) {
+  if (op === "=" || op === "!=") {
+    let same;
+    if (left === null || right === null) same = left === null && right === null;
+    else if (kindOf(left) !== kindOf(right)) return null;
+    else same = kindOf(left) === "list" ? JSON.stringify(left) === JSON.stringify(right) : left === right;
+    return op === "=" ? same : !same;
+  }
+  if (left === null || right === null || kindOf(left) !== kindOf(right)) return null;
+  if (!["number", "string"].includes(kindOf(left))) return null;
+  return { "<": left < right, "<=": left <= right, ">": left > right, ">=": left >= right }[op];
+}
+
+function evaluateCondition(tree, data) {
+  const [head, ...rest] = tree;
+  if (head === "lit") return rest[0];
+  if (head === "var") {
+    return rest[0].split(".").reduce((value, part) => (value && typeof value === "object" && !Array.isArray(value)
+      ? (value[part] ?? null) : null), data);
+  }
+  if (head === "not") {
+    const inner = evaluateCondition(rest[0], data);
+    return typeof inner === "boolean" ? !inner : null;
+  }
+  if (head === "and" || head === "or") {
+    const values = rest.map((part) => evaluateCondition(part, data));
+    const decisive = head === "or";
+    if (values.some((v) => v === decisive)) return decisive;
+    return values.every((v) => typeof v === "boolean") ? !decisive : null;
+  }
+  const [op, left, right] = rest;
+  return compareValues(op, evaluateCondition(left, data), evaluateCondition(right, data));
+}
+
+function applyHideConditions(form) {
+  const holders = [...form.querySelectorAll(".field[data-field]")];
+  const conditional = holders.filter((h) => h.dataset.hide);
+  if (!conditional.length) return;
+  let hidden = new Set();
+  for (let round = 0; round <= conditional.length; round += 1) {  // until no more fields hide (as the server does)
+    const data = {};
+    holders.forEach((h) => { if (!hidden.has(h.dataset.field)) data[h.dataset.field] = fieldValue(h); });
+    const now = new Set(conditional.filter((h) => evaluateCondition(JSON.parse(h.dataset.hide), data) === true)
+      .map((h) => h.dataset.field));
+    const same = now.size === hidden.size && [...now].every((name) => hidden.has(name));
+    hidden = now;
+    if (same) break;
+  }
+  conditional.forEach((holder) => {
+    const hide = hidden.has(holder.dataset.field);
+    holder.hidden = hide;
+    holder.querySelectorAll("input, select, textarea").forEach((input) => { input.disabled = hide; });
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form").forEach((form) => {
+    if (!form.querySelector(".field[data-hide]")) return;
+    applyHideConditions(form);
+    form.addEventListener("input", () => applyHideConditions(form));
+    form.addEventListener("change", () => applyHideConditions(form));
+  });
+});
+
+// Text limits counted on the page (the limit is the diagram's maxlength, else a default: services/form_validation.py).
+function countDown(input, counter) {
+  const left = Number(input.dataset.count) - input.value.length;
+  counter.textContent = `${left.toLocaleString("en-GB")} of ${Number(input.dataset.count).toLocaleString("en-GB")} characters left`;
+  counter.classList.toggle("near-limit", left < Number(input.dataset.count) / 10);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-count]").forEach((input) => {
+    const counter = document.createElement("p");
+    counter.className = "hint counter";
+    counter.id = `${input.id}-count`;
+    input.insertAdjacentElement("afterend", counter);
+    input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), counter.id].filter(Boolean).join(" "));
+    countDown(input, counter);
+    input.addEventListener("input", () => countDown(input, counter));
+  });
+  // After a failed submit, focus goes to the summary of errors, whose links lead to the fields.
+  const summary = document.getElementById("error-summary");
+  if (summary) summary.focus();
+  document.querySelectorAll(".error-summary a[href^='#']").forEach((link) => {
+    link.addEventListener("click", (event) => {
+      const target = document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) return;
+      event.preventDefault();
+      target.focus();
+    });
+  });
+});

@@ -1,9 +1,20 @@
 // Draw every <canvas class="chart"> from its data attributes with Chart.js (served from static/vendor).
+// Long labels wrap onto several lines instead of being cut; counts (data-integer) get whole-number ticks.
+function wrapLabel(label, width = 26) {
+  const lines = [];
+  String(label).split(/\s+/).forEach((word) => {
+    const last = lines[lines.length - 1];
+    if (last !== undefined && (last + " " + word).length <= width) lines[lines.length - 1] = last + " " + word;
+    else lines.push(word);
+  });
+  return lines.length > 1 ? lines : label;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   if (typeof Chart === "undefined") return;
   const palette = ["#1f5fae", "#1e7b34", "#9a6700", "#b3261e", "#6b4fa3", "#0f7c80", "#7a7a7a"];
   document.querySelectorAll("canvas.chart").forEach((canvas) => {
-    const labels = JSON.parse(canvas.dataset.labels || "[]");
+    const labels = JSON.parse(canvas.dataset.labels || "[]").map((label) => wrapLabel(label));
     const series = canvas.dataset.series
       ? JSON.parse(canvas.dataset.series)
       : [{ label: canvas.getAttribute("aria-label"), values: JSON.parse(canvas.dataset.values || "[]") }];
@@ -13,11 +24,16 @@ document.addEventListener("DOMContentLoaded", () => {
       data: s.values,
       backgroundColor: type === "doughnut" ? palette : palette[i % palette.length],
     }));
+    const horizontal = Boolean(canvas.dataset.horizontal);
+    const valueTicks = canvas.dataset.integer ? { precision: 0 } : {};
+    const scales = type === "doughnut" ? {} : { [horizontal ? "x" : "y"]: { beginAtZero: true, ticks: valueTicks },
+                                                [horizontal ? "y" : "x"]: { ticks: { autoSkip: false } } };
     new Chart(canvas, {
       type,
       data: { labels, datasets },
       options: {
-        indexAxis: canvas.dataset.horizontal ? "y" : "x",
+        indexAxis: horizontal ? "y" : "x",
+        scales,
         animation: false,
         plugins: { legend: { display: type === "doughnut" || series.length > 1 } },
       },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from workflow_app.extensions import csrf
-from workflow_app.web import admin, api, auth, owners, policy, respond, security, ui
+from workflow_app.web import admin, api, auth, governance, owners, policy, respond, security, ui
 from workflow_app.web.presenters import register_template_helpers
 
 
@@ -14,6 +14,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(ui.bp)
     app.register_blueprint(respond.bp)
     app.register_blueprint(owners.bp)
+    app.register_blueprint(governance.bp)
     app.register_blueprint(policy.bp)
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(api.bp, url_prefix="/api")

@@ -13,7 +13,7 @@ from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 from werkzeug.exceptions import HTTPException
 
-from workflow_app.services import access, deployments, instances, reports
+from workflow_app.services import access, access_log, deployments, instances, reports
 from workflow_app.services.errors import InvalidInput, ServiceError
 from workflow_app.web import api_schemas as schemas
 from workflow_app.web.presenters import instance_dict, protocol_dict, report_dict, summary_dict, task_dict
@@ -176,6 +176,7 @@ def protocol_report(key: str):
 def get_instance(instance_id: int):
     instance = instances.get_instance(instance_id)
     access.require_see_instance(current_user, instance)
+    access_log.record_view(instance, "api")
     return jsonify(instance_dict(instance))
 
 
@@ -184,6 +185,7 @@ def get_instance(instance_id: int):
 def get_instance_diagram(instance_id: int):
     instance = instances.get_instance(instance_id)
     access.require_see_instance(current_user, instance)
+    access_log.record_view(instance, "api_diagram")
     return jsonify(instances.diagram_view(instance))
 
 
@@ -244,3 +246,94 @@ def reassign_task(task_id: str):
     if not assignee.strip():
         raise InvalidInput({"assignee": "Name the user (username) to give the task to"}, "Name the new assignee")
     return jsonify(task_dict(instances.reassign_task(task_id, assignee, user=current_user)))
+
+
+# -- operating running escalations: suspend, resume, retry, migrate (services/operations.py,
+#    services/version_migration.py) ------------------------------------------------------------------------
+
+from workflow_app.services import operations, version_migration  # noqa: E402  (kept with the routes that use them)
+
+
+@bp.get("/instances/<int:instance_id>/operations")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.OperationsOut), tags=["operations"])
+def instance_operations(instance_id: int):
+    """Version, suspension and (for an escalation in error) what failed, where, with what data."""
+    instance = instances.get_instance(instance_id)
+    access.require_see_instance(current_user, instance)
+    return jsonify(operations.state_dict(instance))
+
+
+@bp.post("/instances/<int:instance_id>/suspend")
+@api_spec.validate(json=schemas.SuspendBody, resp=_responses(HTTP_200=schemas.OperationsOut), tags=["operations"])
+def suspend_instance(instance_id: int):
+    instance = operations.suspend(instance_id, request.context.json.reason, user=current_user)
+    return jsonify(operations.state_dict(instance))
+
+
+@bp.post("/instances/<int:instance_id>/resume")
+@api_spec.validate(json=schemas.ResumeBody, resp=_responses(HTTP_200=schemas.OperationsOut), tags=["operations"])
+def resume_instance(instance_id: int):
+    body = request.context.json
+    instance = operations.resume(instance_id, body.deadlines, user=current_user, reason=body.reason)
+    return jsonify(operations.state_dict(instance))
+
+
+@bp.post("/instances/<int:instance_id>/retry")
+@api_spec.validate(json=schemas.RetryBody, resp=_responses(HTTP_200=schemas.OperationsOut), tags=["operations"])
+def retry_instance(instance_id: int):
+    instance = operations.retry(instance_id, request.context.json.reason, user=current_user)
+    return jsonify(operations.state_dict(instance))
+
+
+@bp.post("/instances/<int:instance_id>/migrate")
+@api_spec.validate(json=schemas.MigrateBody, resp=_responses(HTTP_200=schemas.OperationsOut), tags=["operations"])
+def migrate_instance(instance_id: int):
+    body = request.context.json
+    instance = version_migration.migrate_instance(instance_id, body.to_version, body.mapping, user=current_user,
+                                                  reason=body.reason)
+    return jsonify(operations.state_dict(instance))
+
+
+@bp.post("/migrations/preview")
+@api_spec.validate(json=schemas.BatchBody, resp=_responses(HTTP_200=schemas.MigrationPreviewOut),
+                   tags=["operations"])
+def preview_migration():
+    """What a plan would do to each matching open escalation (nothing changes)."""
+    body = request.context.json
+    target, previews = version_migration.preview_batch(body.protocol, body.to_version, body.mapping,
+                                                       _batch_filters(body), user=current_user)
+    return jsonify({"protocol": body.protocol, "to_version": target.version,
+                    "instances": [version_migration.preview_dict(p) for p in previews]})
+
+
+@bp.post("/migrations")
+@api_spec.validate(json=schemas.BatchBody, resp=_responses(HTTP_201=schemas.BatchOut), tags=["operations"])
+def create_migration():
+    """Check the plan against every matching escalation and queue them as a batch (run it with
+    POST /api/migrations/<id>/run or ``flask migrations run``)."""
+    body = request.context.json
+    batch = version_migration.create_batch(body.protocol, body.to_version, body.mapping, _batch_filters(body),
+                                           user=current_user, reason=body.reason)
+    return jsonify(version_migration.batch_dict(batch)), 201
+
+
+@bp.get("/migrations/<int:batch_id>")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.BatchOut), tags=["operations"])
+def get_migration(batch_id: int):
+    batch = version_migration.get_batch(batch_id)
+    version_migration.require_migrator(current_user, batch.protocol_key)
+    return jsonify(version_migration.batch_dict(batch))
+
+
+@bp.post("/migrations/<int:batch_id>/run")
+@api_spec.validate(query=schemas.BatchRunQuery, resp=_responses(HTTP_200=schemas.BatchOut), tags=["operations"])
+def run_migration(batch_id: int):
+    batch = version_migration.get_batch(batch_id)
+    version_migration.require_migrator(current_user, batch.protocol_key)
+    batch = version_migration.run_batch(batch_id, request.context.query.limit)
+    return jsonify(version_migration.batch_dict(batch))
+
+
+def _batch_filters(body) -> dict:
+    return {k: v for k, v in {"from_version": body.from_version, "status": body.status, "case": body.case}.items()
+            if v is not None}

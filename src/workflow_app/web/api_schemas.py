@@ -263,3 +263,107 @@ class HealthOut(_Strict):
     worker: WorkerHealthOut | None = None
     mail: MailHealthOut | None = None
     problems: list[str] | None = None
+
+
+# --- operations on running escalations (issue 16) -------------------------------------------------------
+
+class SuspendBody(BaseModel):
+    reason: str = Field(default="", description="Why the escalation is suspended (kept in its history)")
+
+
+class ResumeBody(BaseModel):
+    deadlines: Literal["fire", "extend"] = Field(
+        description="Deadlines that fell due while suspended: 'fire' them now, or 'extend' them by the working "
+                    "days the escalation was suspended")
+    reason: str = Field(default="", description="Optional note kept in the history")
+
+
+class RetryBody(BaseModel):
+    reason: str = Field(default="", description="Why it is retried, e.g. the fixed version it now runs")
+
+
+class MigrateBody(BaseModel):
+    to_version: int | None = Field(default=None, description="Target version; the latest when left out")
+    mapping: dict[str, str] = Field(default_factory=dict, description="Old element id -> new element id, for "
+                                                                      "renamed elements (others keep their id)")
+    reason: str = Field(default="")
+
+
+class BatchBody(MigrateBody):
+    protocol: str = Field(min_length=1)
+    from_version: int | None = Field(default=None, description="Only escalations running this version")
+    status: Literal["running", "error"] | None = Field(default=None, description="Only escalations in this status")
+    case: str | None = Field(default=None, description="Only the escalation with this case reference")
+
+
+class BatchRunQuery(BaseModel):
+    limit: int | None = Field(default=None, ge=1, description="Move at most this many escalations in this call")
+
+
+class SuspensionOut(_Strict):
+    at: str
+    by: str | None
+    reason: str | None
+
+
+class ErrorDetailsOut(_Strict):
+    message: str
+    element_id: str | None
+    element: str | None
+    at: str | None
+    data: dict[str, Any]
+
+
+class OperationsOut(_Strict):
+    """An escalation's operational state: its version, whether it is suspended, and what stopped it."""
+    id: int
+    protocol: str
+    status: str
+    version: int
+    latest_version: int | None
+    suspended: SuspensionOut | None
+    error: ErrorDetailsOut | None
+    next_deadline_at: str | None
+
+
+class OpenTaskMoveOut(_Strict):
+    title: str
+    from_: str = Field(alias="from")
+    to: str
+    to_title: str
+    due_at: str | None
+
+
+class InstancePreviewOut(_Strict):
+    instance_id: int
+    case_reference: str | None
+    from_version: int
+    open_tasks: list[OpenTaskMoveOut]
+    unmapped: list[str]
+    ok: bool
+
+
+class MigrationPreviewOut(_Strict):
+    protocol: str
+    to_version: int
+    instances: list[InstancePreviewOut]
+
+
+class BatchFailureOut(_Strict):
+    instance_id: int
+    message: str | None
+
+
+class BatchOut(_Strict):
+    id: int
+    protocol: str
+    to_version: int
+    mapping: dict[str, str]
+    filters: dict[str, Any]
+    reason: str
+    status: str
+    created_by: str
+    created_at: str
+    finished_at: str | None
+    counts: dict[str, int]
+    failed: list[BatchFailureOut]

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from workflow_app.extensions import db, login_manager
 from workflow_app.persistence.models import User
 from workflow_app.services import people
+from workflow_app.web.ui import landing_page
 
 bp = Blueprint("auth", __name__)
 
@@ -64,10 +65,10 @@ def _login_limit() -> str:
     return current_app.config["LOGIN_RATE_LIMIT"]
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, user: User) -> str:
     if target and urlsplit(target).netloc == "" and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("ui.inbox")
+    return landing_page(user)  # each role's own page: staff their inbox, owners the dashboard ...
 
 
 RATE_LIMITED = "Too many sign-in attempts; wait a minute and try again."
@@ -97,7 +98,7 @@ def login():
         login_user(user)
         db.session.commit()
         people.audit(user.username, "sign in", None, "ok")
-        return redirect(_safe_next(request.args.get("next")))
+        return redirect(_safe_next(request.args.get("next"), user))
     return render_template("login.html", username="")
 
 

@@ -11,8 +11,9 @@ from flask import Blueprint, Response, render_template
 from flask_login import current_user
 
 from workflow_app import clock
-from workflow_app.services import access, deployments, history, instances, parties, reports
+from workflow_app.services import access, access_log, deployments, history, instances, parties, reports
 from workflow_app.services.errors import NotFound
+from workflow_app.web.presenters import set_page_zone
 
 bp = Blueprint("owners", __name__)
 
@@ -65,9 +66,10 @@ def report_csv(key: str, table: str):
     return csv_response(f"{key}-{table}.csv", header, rows(reports.protocol_report(key)))
 
 
-def _visible_instance(instance_id: int):
+def _visible_instance(instance_id: int, view: str):
     instance = instances.get_instance(instance_id)
     access.require_see_instance(current_user, instance)
+    access_log.record_view(instance, view)
     return instance
 
 
@@ -82,13 +84,13 @@ def history_rows(instance) -> list[list]:
 
 @bp.get("/instances/<int:instance_id>/history.csv")
 def history_csv(instance_id: int):
-    instance = _visible_instance(instance_id)
+    instance = _visible_instance(instance_id, "history_csv")
     return csv_response(f"escalation-{instance.id}-history.csv", HISTORY_HEADER, history_rows(instance))
 
 
 @bp.get("/instances/<int:instance_id>/history.json")
 def history_json(instance_id: int):
-    instance = _visible_instance(instance_id)
+    instance = _visible_instance(instance_id, "history_json")
     body = json.dumps({"instance": instance.id, "protocol": instance.protocol_key,
                        "version": instance.deployment.version,
                        "history": [history.to_dict(h) for h in instance.history]}, ensure_ascii=False, indent=2)
@@ -98,6 +100,7 @@ def history_json(instance_id: int):
 
 @bp.get("/instances/<int:instance_id>/record")
 def printable_record(instance_id: int):
-    instance = _visible_instance(instance_id)
+    instance = _visible_instance(instance_id, "record")
+    set_page_zone(instance.deployment)
     return render_template("record.html", instance=instance, timings=instances.stage_timings(instance),
                            generated_at=clock.now(), generated_by=current_user)

@@ -31,11 +31,13 @@ def modeller(key: str):
 
 
 def _read_upload() -> tuple[str, str, dict[str, str]]:
-    """(BPMN file name, BPMN text, {DMN file name: text}) from the upload form, or DeploymentFailed."""
+    """(BPMN file name, BPMN text, {other file name: text}) from the upload form, or DeploymentFailed.
+
+    The other files are decision tables (.dmn) and Camunda Forms (.form), chosen in either file field."""
     bpmn = request.files.get("bpmn")
     if bpmn is None or not bpmn.filename:
         raise DeploymentFailed("Choose the BPMN file to deploy", [{"file": None, "message": "no BPMN file chosen"}])
-    files = [bpmn, *[f for f in request.files.getlist("dmn") if f.filename]]
+    files = [bpmn, *[f for key in ("dmn", "form") for f in request.files.getlist(key) if f.filename]]
     texts = {}
     for upload in files:
         data = upload.read(MAX_FILE_BYTES + 1)
@@ -44,7 +46,7 @@ def _read_upload() -> tuple[str, str, dict[str, str]]:
         try:
             texts[upload.filename] = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise DeploymentFailed(f"{upload.filename} is not UTF-8 text: is it a BPMN/DMN file?", []) from None
+            raise DeploymentFailed(f"{upload.filename} is not UTF-8 text: is it a BPMN, DMN or form file?", []) from None
     bpmn_name = bpmn.filename
     return bpmn_name, texts.pop(bpmn_name), texts
 
@@ -75,11 +77,15 @@ def upload():
 def _preview(bpmn_name: str, bpmn_xml: str, dmn_files: dict[str, str], comment: str, create_roles: bool):
     bundle = deployments.validate(bpmn_name, bpmn_xml, dmn_files, create_roles=create_roles)
     running = deployments.latest_deployment(bundle.process_id)
-    changes = deployments.diff(running.bpmn_xml if running else None, bpmn_xml)
-    same = running is not None and running.content_hash == deployments.content_hash(bpmn_xml, dmn_files)
+    changes = deployments.diff(running.bpmn_xml if running else None, bpmn_xml,
+                               running.dmn_files if running else None, dmn_files)
+    same = running is not None and (running.content_hash == deployments.content_hash(bpmn_xml, dmn_files)
+                                    or deployments.same_content(running, bpmn_xml, dmn_files))
+    ignored = deployments.ignored_settings(bpmn_name, bpmn_xml)
     return render_template("deployment_preview.html", bundle=bundle, running=running, changes=changes, same=same,
+                           ignored=ignored,
                            bpmn_name=bpmn_name, bpmn_xml=bpmn_xml, dmn_files=dmn_files, comment=comment,
-                           create_roles=create_roles)
+                           create_roles=create_roles, content_hash=deployments.content_hash(bpmn_xml, dmn_files))
 
 
 @bp.post("/deployments/confirm")

@@ -4,11 +4,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import Flask
+from zoneinfo import ZoneInfo
+
+from flask import Flask, g
 
 from workflow_app import clock
-from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord
+from workflow_app.extensions import db
+from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord, User
 from workflow_app.services import history, instances, parties
+from workflow_app.services.calendar import DEFAULT_TIMEZONE
+from workflow_app.services.form_validation import max_length_of
 
 STATUS_LABELS = {"running": "Running", "resolved": "Resolved", "closed": "Closed", "cancelled": "Cancelled",
                  "error": "Needs attention (error)"}
@@ -20,6 +25,8 @@ KIND_LABELS = {
     "notification_failed": "E-mail could not be delivered", "reminder": "Reminder", "violation_reported": "Violation reported",
     "task_claimed": "Task taken", "task_released": "Task released", "task_reassigned": "Task reassigned",
     "task_assigned": "Task assigned", "link_resent": "New link e-mailed",
+    "suspended": "Escalation suspended", "resumed": "Escalation resumed", "retried": "Retried after an error",
+    "migrated": "Moved to a new version of the protocol", "rectified": "Record corrected",
 }
 
 
@@ -109,13 +116,24 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    @app.before_request
+    def forget_page_zone() -> None:
+        g.pop("page_zone", None)  # a test or CLI may keep one app context (and its g) across requests
+
     @app.template_filter("when")
     def when(value: datetime | None, deployment: Deployment | None = None) -> str:
+        """A time in the page's one timezone (named once at the foot of the page), without a zone on each time."""
         if value is None:
             return "—"
-        if deployment is not None:
-            value = instances.local_time(deployment, value)
-        return value.strftime("%a %d %b %Y, %H:%M %Z")
+        return value.astimezone(page_zone(deployment)).strftime("%a %d %b %Y, %H:%M")
+
+    @app.template_filter("when_named")
+    def when_named(value: datetime | None, deployment: Deployment | None = None) -> str:
+        """For e-mails, which have no page foot: the time with its zone (the protocol's, never UTC)."""
+        if value is None:
+            return "—"
+        zone = instances.calendar_of(deployment).zone if deployment is not None else ZoneInfo(DEFAULT_TIMEZONE)
+        return value.astimezone(zone).strftime("%a %d %b %Y, %H:%M %Z")
 
     @app.template_filter("display_value")
     def display_value(value: Any) -> Any:
@@ -128,12 +146,64 @@ def register_template_helpers(app: Flask) -> None:
             return ", ".join(str(v) for v in value) or "—"
         return value
 
+    @app.template_filter("plural")
+    def plural(count: int, singular: str, many: str | None = None) -> str:
+        """'1 escalation', '3 escalations'."""
+        return f"{count} {singular if count == 1 else (many or singular + 's')}"
+
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
                 "deadline_of": instances.deadline_of, "now": clock.now, "case_details": instances.case_details,
-                "readable_data": _readable_history_data, "unread_notices": _unread_notices,
-                "party_label": parties.label}
+                "readable_data": history_details, "unread_notices": _unread_notices,
+                "party_label": parties.label, "status_with_reason": status_with_reason,
+                "page_zone_name": page_zone_name, "dispute_so_far": dispute_so_far,
+                "required_when_values": required_when_values, "max_length_of": max_length_of}
+
+
+def set_page_zone(deployment: Deployment | None) -> None:
+    """Fix the one timezone this page shows its times in: the protocol's."""
+    if deployment is not None and "page_zone" not in g:
+        g.page_zone = instances.calendar_of(deployment).zone
+
+
+def page_zone(deployment: Deployment | None = None) -> ZoneInfo:
+    """The page's timezone: set by the view, else the first protocol a time on the page belongs to, else the
+    installation's default; every later time on the page is shown in the same zone."""
+    set_page_zone(deployment)
+    if "page_zone" not in g:
+        g.page_zone = ZoneInfo(DEFAULT_TIMEZONE)
+    return g.page_zone
+
+
+def page_zone_name() -> str | None:
+    """'Europe/London (GMT)' for the foot of a page that showed times; None when it showed none."""
+    zone = g.get("page_zone")
+    if zone is None:
+        return None
+    return f"{zone.key.replace('_', ' ')} time ({clock.now().astimezone(zone).strftime('%Z')} now)"
+
+
+def status_with_reason(instance: ProcessInstance) -> str:
+    """'Closed – unresolved' rather than 'Closed — Closed – unresolved': the reason already names the status."""
+    label = STATUS_LABELS.get(instance.status, instance.status)
+    reason = (instance.end_reason or "").strip()
+    if not reason:
+        return label
+    if reason.lower().startswith(label.lower()):
+        return reason
+    return f"{label} — {reason}"
+
+
+def required_when_values(form, field) -> list[str]:
+    """The labels of the values that make ``field`` required, only those the other field offers."""
+    other = form.field_named(field.required_when[0]) if field.required_when else None
+    if other is None:
+        return []
+    if not other.choices:
+        return list(field.required_when[1])
+    labels = dict(other.choices)
+    return [labels[v] for v in field.required_when[1] if v in labels]
 
 
 def _unread_notices() -> int:
@@ -142,10 +212,56 @@ def _unread_notices() -> int:
     return notifications.unread_count(current_user) if current_user.is_authenticated else 0
 
 
-def _readable_history_data(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:
-    # Only form submissions are labelled from a form; engine events keep their own keys.
+# Engine and notification keys shown in the history, by what they mean to a reader.
+HISTORY_KEY_LABELS = {"sent_to": "Told", "emailed": "E-mailed", "no_one_holds": "No one holds the role",
+                      "recipients": "For", "due_at": "Deadline"}
+PEOPLE_KEYS = {"sent_to", "emailed", "assigned_to", "assignee", "previous_holder"}
+
+
+def history_details(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:
+    """An entry's data as (label, readable value) pairs: form labels and choice labels where a form knows them,
+    people by name, lists as text; empty values left out."""
     if entry.kind == "started":
-        return instances.readable_data(instance.deployment, None, entry.data)
-    if entry.kind == "task_completed":
-        return instances.readable_data(instance.deployment, entry.element_id, entry.data)
-    return [(key.replace("_", " ").capitalize(), value) for key, value in entry.data.items()]
+        rows = instances.readable_data(instance.deployment, None, entry.data)
+    elif entry.kind == "task_completed":
+        rows = instances.readable_data(instance.deployment, entry.element_id, entry.data)
+    else:
+        rows = _engine_rows(instance, entry.data)
+    return [(label, value) for label, value in rows if value not in (None, "", [], {})]
+
+
+def _engine_rows(instance: ProcessInstance, data: dict[str, Any]) -> list[tuple[str, Any]]:
+    start_form = instances.start_form(instance.deployment)
+    rows = []
+    for key, value in data.items():
+        field = start_form.field_named(key) if start_form else None
+        if key in PEOPLE_KEYS:
+            value = _people_names(value)
+        elif field is not None and field.choices:
+            value = dict(field.choices).get(value, value)
+        label = HISTORY_KEY_LABELS.get(key) or (field.label if field else key.replace("_", " ").capitalize())
+        rows.append((label, value))
+    return rows
+
+
+def _people_names(value: Any) -> Any:
+    """Usernames as 'Display Name' (an e-mail address of someone without an account stays as it is)."""
+    names = value if isinstance(value, list) else [value]
+    users = {u.username: u.display_name for u in db.session.scalars(
+        db.select(User).where(User.username.in_([n for n in names if isinstance(n, str)])))}
+    shown = [users.get(n, n) for n in names]
+    return shown if isinstance(value, list) else shown[0]
+
+
+def dispute_so_far(task: TaskRecord) -> list[dict[str, Any]]:
+    """Each earlier completed stage of this escalation, both sides: who, when, and what they recorded (form labels),
+    oldest first, for the compact timeline above a task form."""
+    instance = task.instance
+    entries = []
+    for entry in instance.history:
+        if entry.kind != "task_completed" or entry.task_id == task.id:
+            continue
+        entries.append({"at": entry.at, "title": entry.task, "party": entry.party,
+                        "actor": _people_names(entry.actor) if entry.actor else None,
+                        "details": history_details(instance, entry)})
+    return entries

@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from workflow_app.services import access, deployments, instances, notifications, reports
+from workflow_app.services import access, access_log, deployments, instances, notifications, people, reports
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound, ServiceError
+from workflow_app.web.presenters import set_page_zone
 
 bp = Blueprint("ui", __name__)
 
@@ -14,7 +15,25 @@ INBOX_TITLES = {"mine": "My tasks", "available": "Available to me", "team": "My 
 
 @bp.get("/")
 def home():
-    return redirect(url_for("ui.inbox"))
+    return redirect(landing_page(current_user))
+
+
+def landing_page(user) -> str:
+    """Where a person lands after signing in: staff (anyone holding a protocol role) on their inbox; otherwise
+    administrators on the users, process owners on their dashboard, policy editors on the diagrams."""
+    if set(user.role_names) - {r.casefold() for r in people.SYSTEM_ROLES}:
+        return url_for("ui.inbox")
+    for role, endpoint in ((people.ADMINISTRATOR, "admin.users"), (people.PROCESS_OWNER, "owners.dashboard"),
+                           (people.POLICY_EDITOR, "policy.versions")):
+        if user.has_role(role):
+            return url_for(endpoint)
+    return url_for("ui.inbox")
+
+
+@bp.get("/admin")
+@bp.get("/admin/")
+def admin_home():
+    return redirect(url_for("admin.users"))
 
 
 @bp.get("/inbox")
@@ -49,6 +68,7 @@ def protocols():
 def start(key: str):
     deployment = deployments.require_latest(key)
     access.require_start(current_user, deployment)
+    set_page_zone(deployment)
     form = instances.start_form(deployment)
     values, errors = {}, {}
     if request.method == "POST":
@@ -69,6 +89,7 @@ def start(key: str):
 def task(task_id: str):
     record = instances.get_task(task_id)
     access.require_see_instance(current_user, record.instance)
+    set_page_zone(record.instance.deployment)
     form = instances.task_form(record)
     values, errors, status = {}, {}, 200
     if request.method == "POST":
@@ -148,6 +169,8 @@ def instance_list():
 def instance(instance_id: int):
     record = instances.get_instance(instance_id)
     access.require_see_instance(current_user, record)
+    access_log.record_view(record, "page")
+    set_page_zone(record.deployment)
     return render_template("instance.html", instance=record, timings=instances.stage_timings(record))
 
 
@@ -155,6 +178,7 @@ def instance(instance_id: int):
 def instance_diagram(instance_id: int):
     record = instances.get_instance(instance_id)
     access.require_see_instance(current_user, record)
+    access_log.record_view(record, "diagram")
     return instances.diagram_view(record)
 
 

@@ -1,0 +1,173 @@
+"""Operating a running escalation: suspend and resume it, see why it stopped, retry it after an error.
+
+Suspended: the instance keeps its status (``running``) and gains ``suspended_at``; while it is set no task can
+be completed (409) and the timer sweep passes it by. On resume the process owner chooses what happens to the
+deadlines that fell due during the suspension: ``fire`` them now (breaches recorded as of the resume), or
+``extend`` them by the working days the escalation was suspended (each keeps its time of day).
+
+Retry: an escalation in ``error`` (a decision table with no matching rule, a failing expression) runs again from
+the step that failed, usually after it was moved to a fixed version (services/version_migration.py).
+Every operation writes a history entry with who and why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from workflow_app import clock
+from workflow_app.engine import EngineError
+from workflow_app.engine import migration as engine_migration
+from workflow_app.persistence.models import ProcessInstance, User
+from workflow_app.services import access, history, instances
+from workflow_app.services.deployments import bundle_for
+from workflow_app.services.errors import Conflict, InvalidInput
+
+DEADLINE_CHOICES = ("fire", "extend")
+
+
+def can_operate(user: User, instance: ProcessInstance) -> bool:
+    """Suspend, resume and migrate: the protocol's process owners and administrators."""
+    return access.owns_protocol(user, instance.protocol_key) or access.is_admin(user)
+
+
+def _require_operator(user: User, instance: ProcessInstance, action: str) -> None:
+    access.require_see_instance(user, instance)
+    if not can_operate(user, instance):
+        access.refuse(user, action, f"instance {instance.id}",
+                      f"Only a process owner of this protocol or an administrator can {action} an escalation.")
+
+
+def _reason(reason: str | None, what: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput({"reason": f"Say why the escalation is {what}"}, f"Say why the escalation is {what}")
+    return reason
+
+
+@instances.concurrency_safe
+def suspend(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
+    instance = instances.get_instance(instance_id)
+    _require_operator(user, instance, "suspend")
+    if instance.suspended_at is not None:
+        raise Conflict(f"This escalation is already suspended (since {_when(instance.suspended_at)} by "
+                       f"{instance.suspended_by}); nothing was changed.")
+    if instance.status != instances.RUNNING:
+        raise Conflict(f"This escalation is {instance.status}; only a running escalation can be suspended.")
+    reason = _reason(reason, "suspended")
+    now = clock.now()
+    instance.suspended_at, instance.suspended_by, instance.suspend_reason = now, user.username, reason
+    instance.updated_at = now
+    history.record(instance, "suspended", actor=user.username, data={"reason": reason}, at=now)
+    instances._commit()
+    return instance
+
+
+@instances.concurrency_safe
+def resume(instance_id: int, deadlines: str, *, user: User, reason: str = "") -> ProcessInstance:
+    """Lift a suspension. ``deadlines``: ``fire`` (what fell due during the suspension fires now) or
+    ``extend`` (it moves on by the working days suspended)."""
+    instance = instances.get_instance(instance_id)
+    _require_operator(user, instance, "resume")
+    if instance.suspended_at is None:
+        raise Conflict("This escalation is not suspended; nothing was changed.")
+    if deadlines not in DEADLINE_CHOICES:
+        raise InvalidInput({"deadlines": "Choose 'fire' (deadlines that passed fire now) or 'extend' (they move "
+                                         "on by the working days suspended)"}, "Choose what happens to deadlines")
+    now = clock.now()
+    since = instance.suspended_at
+    calendar = instances.calendar_of(instance.deployment)
+    days = max(calendar.working_days_between(since, now), 0)
+    engine = instances._load_engine(instance)
+    moved = []
+    if deadlines == "extend" and days:
+        moved = engine_migration.reschedule_timers(
+            engine, lambda due: calendar.add_working_days(due, days) if since < due <= now else None)
+    instance.suspended_at = instance.suspended_by = instance.suspend_reason = None
+    instance.updated_at = now
+    history.record(instance, "resumed", actor=user.username, at=now,
+                   data={"deadlines": deadlines, "suspended_since": since.isoformat(), "working_days_suspended": days,
+                         "reason": (reason or "").strip(),
+                         "moved": [{"element_id": e, "from": old.isoformat(), "to": new.isoformat()}
+                                   for e, old, new in moved]})
+    error = None
+    try:
+        engine.fire_due_timers()
+    except EngineError as exc:
+        error = exc
+    instances._apply(instance, engine, error=error, actor=user)
+    instances._commit()
+    return instance
+
+
+@instances.concurrency_safe
+def retry(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
+    """Run an escalation in ``error`` again from the step that failed (administrators). If it fails again it
+    stays in ``error`` with the new message (a Conflict says so; the attempt is in its history)."""
+    instance = instances.get_instance(instance_id)
+    access.require_see_instance(user, instance)
+    if not access.is_admin(user):
+        access.refuse(user, "retry", f"instance {instance.id}", "Only an administrator can retry an escalation.")
+    if instance.status != "error":
+        raise Conflict(f"This escalation is {instance.status}, not stopped by an error; there is nothing to retry.")
+    reason = _reason(reason, "retried")
+    engine = instances._load_engine(instance)
+    now = clock.now()
+    history.record(instance, "retried", actor=user.username, at=now,
+                   data={"reason": reason, "version": instance.deployment.version,
+                         "previous_error": instance.error_message})
+    instance.status, instance.error_message = instances.RUNNING, None
+    error = None
+    try:
+        engine_migration.carry_on(engine)
+    except EngineError as exc:
+        error = exc
+    instances._apply(instance, engine, error=error, actor=user)
+    instances._commit()
+    if error is not None:
+        raise Conflict(f"The escalation stopped again: {error}. Its history records the attempt.")
+    return instance
+
+
+# -- what an operator sees -------------------------------------------------------------------------
+
+@dataclass
+class ErrorDetails:
+    message: str
+    element_id: str | None
+    element: str | None  # the element's name in the diagram
+    at: datetime | None
+    data: dict[str, Any]  # what the process knew when it stopped
+
+
+def error_details(instance: ProcessInstance) -> ErrorDetails | None:
+    """What failed, where, and with what data: None unless the escalation is in ``error``."""
+    if instance.status != "error":
+        return None
+    entry = next((h for h in reversed(instance.history) if h.kind == "error"), None)
+    element_id = entry.element_id if entry else None
+    names = bundle_for(instance.deployment).element_names
+    return ErrorDetails(message=instance.error_message or (entry.data.get("message", "") if entry else ""),
+                        element_id=element_id, element=names.get(element_id or "", element_id),
+                        at=entry.at if entry else None, data=dict(instance.data or {}))
+
+
+def state_dict(instance: ProcessInstance) -> dict[str, Any]:
+    """An escalation's operational state for the API: version, suspension, error."""
+    from workflow_app.services.deployments import latest_deployment
+    latest = latest_deployment(instance.protocol_key)
+    details = error_details(instance)
+    return {
+        "id": instance.id, "protocol": instance.protocol_key, "status": instance.status,
+        "version": instance.deployment.version, "latest_version": latest.version if latest else None,
+        "suspended": None if instance.suspended_at is None else {
+            "at": instance.suspended_at.isoformat(), "by": instance.suspended_by, "reason": instance.suspend_reason},
+        "error": None if details is None else {
+            "message": details.message, "element_id": details.element_id, "element": details.element,
+            "at": details.at.isoformat() if details.at else None, "data": details.data},
+        "next_deadline_at": instance.next_timer_at.isoformat() if instance.next_timer_at else None,
+    }
+
+
+def _when(value: datetime) -> str:
+    return value.strftime("%d %b %Y %H:%M UTC")
