@@ -63,6 +63,8 @@ def from_environment(instance_path: Path) -> dict:
         # allocation then fails with MemoryError (the sandbox reports it) instead of the kernel killing the
         # process or the machine. 0: no limit (the default; scripts/serve-production.sh sets 2048).
         "MEMORY_LIMIT_MB": int(os.environ.get("WORKFLOW_MEMORY_LIMIT_MB", "0")),
+        # GET /metrics needs "Authorization: Bearer <this>" when set (Prometheus's bearer_token setting).
+        "METRICS_TOKEN": os.environ.get("WORKFLOW_METRICS_TOKEN", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         # Check each pooled connection before use, so a database restart costs no failed request.

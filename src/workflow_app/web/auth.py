@@ -13,7 +13,7 @@ from workflow_app.web.ui import landing_page
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health", "respond.respond", "api.openapi"}  # respond: its own signed link
+PUBLIC_ENDPOINTS = {"auth.login", "static", "api.health", "respond.respond", "api.openapi", "metrics.metrics"}  # respond: its own signed link
 
 
 SESSION_EPOCH_KEY = "_epoch"
