@@ -89,3 +89,12 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(app, api, mo
         except Exception as exc:  # noqa: BLE001 - one operation's failure must not hide the others'
             failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:600]}")
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_protocols_start_form_is_published_so_an_integration_need_not_guess(api):
+    protocol = api.request("GET", "/api/protocols/partnership_escalation")
+    fields = {f["name"]: f for f in protocol["start_form"]["fields"]}
+    assert protocol["key"] == "partnership_escalation" and protocol["version"] == 1
+    assert fields["case_reference"]["required"] is True
+    assert {"raising_agency", "other_agency", "disagreement"} <= set(fields)
+    assert api.request("GET", "/api/protocols/no_such_protocol", expect=404)["error"]

@@ -141,6 +141,16 @@ def list_protocols():
     return jsonify([protocol_dict(d) for d in deployments.latest_deployments()])
 
 
+@bp.get("/protocols/<key>")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.ProtocolDetailOut), tags=["protocols"])
+def get_protocol(key: str):
+    """A protocol's latest version and its start form, so an integration can raise an escalation without guessing."""
+    deployment = deployments.require_latest(key)
+    form = instances.start_form(deployment)
+    return jsonify({**protocol_dict(deployment),
+                    "start_form": {"fields": [f.to_dict() for f in form.fields] if form else []}})
+
+
 @bp.post("/instances")
 @api_spec.validate(json=schemas.StartInstanceBody, resp=_responses(HTTP_201=schemas.InstanceOut),
                    tags=["escalations"])

@@ -204,6 +204,13 @@ class ProtocolOut(_Strict):
     version: int
 
 
+class ProtocolDetailOut(_Strict):
+    key: str
+    name: str
+    version: int
+    start_form: FormOut = Field(description="The fields POST /api/instances takes in 'data', with their rules")
+
+
 class ProtocolListOut(RootModel[list[ProtocolOut]]):
     pass
 
