@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 PROTOCOL = "ops_demo"
 
 
@@ -128,3 +130,18 @@ def write(bpmn_dir: Path, dmn_dir: Path, *, review_id: str = "review", routes: t
     dmn_dir.mkdir(parents=True, exist_ok=True)
     (bpmn_dir / f"{PROTOCOL}.bpmn").write_text(bpmn(review_id))
     (dmn_dir / "ops_route.dmn").write_text(dmn(routes))
+
+
+@pytest.fixture
+def dirs(tmp_path):
+    """The test protocol's BPMN and DMN written to their own folders."""
+    bpmn_dir, dmn_dir = tmp_path / "bpmn", tmp_path / "dmn"
+    write(bpmn_dir, dmn_dir)
+    return bpmn_dir, dmn_dir
+
+
+@pytest.fixture
+def ops_app(app_factory, clock, dirs):
+    """An app with only the test protocol deployed."""
+    bpmn_dir, dmn_dir = dirs
+    return app_factory(BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)

@@ -8,22 +8,10 @@ from __future__ import annotations
 import pytest
 
 import ops_diagrams
+from ops_diagrams import dirs, ops_app  # noqa: F401  (fixtures: the small test protocol deployed)
 from conftest import Api, london, make_user
 from workflow_app.cli import deploy_repository_diagrams
 from workflow_app.services import people
-
-
-@pytest.fixture
-def dirs(tmp_path):
-    bpmn_dir, dmn_dir = tmp_path / "bpmn", tmp_path / "dmn"
-    ops_diagrams.write(bpmn_dir, dmn_dir)
-    return bpmn_dir, dmn_dir
-
-
-@pytest.fixture
-def ops_app(app_factory, clock, dirs):
-    bpmn_dir, dmn_dir = dirs
-    return app_factory(BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)
 
 
 @pytest.fixture

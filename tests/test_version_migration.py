@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import ops_diagrams
+from ops_diagrams import dirs, ops_app  # noqa: F401  (fixtures: the small test protocol deployed)
 from conftest import Api, london
 from workflow_app.cli import deploy_repository_diagrams
 from workflow_app.extensions import db
@@ -12,19 +13,6 @@ from workflow_app.persistence.models import HistoryEntry, MigrationBatchItem
 
 RENAMES = {"review": "review_case", "review_deadline": "review_case_deadline"}
 MANY = 12
-
-
-@pytest.fixture
-def dirs(tmp_path):
-    bpmn_dir, dmn_dir = tmp_path / "bpmn", tmp_path / "dmn"
-    ops_diagrams.write(bpmn_dir, dmn_dir)
-    return bpmn_dir, dmn_dir
-
-
-@pytest.fixture
-def ops_app(app_factory, clock, dirs):
-    bpmn_dir, dmn_dir = dirs
-    return app_factory(BPMN_DIR=bpmn_dir, DMN_DIR=dmn_dir)
 
 
 @pytest.fixture
