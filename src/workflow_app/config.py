@@ -49,6 +49,10 @@ def from_environment(instance_path: Path) -> dict:
         "SMTP_PASSWORD": os.environ.get("WORKFLOW_SMTP_PASSWORD") or None,
         "SMTP_STARTTLS": os.environ.get("WORKFLOW_SMTP_STARTTLS", "") == "1",
         "MAIL_FROM": os.environ.get("WORKFLOW_MAIL_FROM", "workflow-app@localhost"),
+        # Webhooks (services/webhooks.py): addresses told of every protocol's escalation events, comma-separated,
+        # and the key of the X-Workflow-Signature HMAC-SHA256 of each body (unset: sent unsigned).
+        "WEBHOOK_URLS": _csv(os.environ.get("WORKFLOW_WEBHOOK_URLS")),
+        "WEBHOOK_SECRET": os.environ.get("WORKFLOW_WEBHOOK_SECRET", ""),
         # Absolute address of this app, for links in e-mails.
         "BASE_URL": os.environ.get("WORKFLOW_BASE_URL", "http://127.0.0.1:5000"),
         # Size of the demo year made by `flask setup` (1.0: about 70 escalations); tests use less.

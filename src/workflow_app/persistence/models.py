@@ -512,3 +512,40 @@ class MigrationBatchItem(db.Model):
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     batch: Mapped[MigrationBatch] = relationship(back_populates="items")
+
+
+# -- report figures kept as facts (services/report_facts.py maintains them in the flush that changes a task or
+# an escalation, so a protocol report reads a few rows per stage instead of every task) --------------------
+
+class ReportStageFact(db.Model):
+    """One stage (task element) of a protocol: how many of its tasks are open, closed and breached."""
+    __tablename__ = "report_stage_facts"
+
+    protocol_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    element_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    stage: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    open_count: Mapped[int] = mapped_column(Integer, default=0)
+    closed_count: Mapped[int] = mapped_column(Integer, default=0)
+    breaches: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportStageDays(db.Model):
+    """How many completed tasks of a stage took each whole number of working days (the medians' histogram)."""
+    __tablename__ = "report_stage_days"
+
+    protocol_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    element_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    days: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ReportProtocolFact(db.Model):
+    """A protocol's escalations counted by ``dimension`` ("status", "stage_reached") and its tasks by
+    "counterpart"; ``value`` "" stands for none."""
+    __tablename__ = "report_protocol_facts"
+
+    protocol_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    dimension: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)

@@ -21,7 +21,8 @@ from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User, role_key_of
-from workflow_app.services import access, external_links, history, notifications, parties, people
+from workflow_app.services import access, external_links, history, notifications, parties, people, webhooks
+from workflow_app.services import report_facts  # noqa: F401  (keeps the report figures in step with each flush)
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound
@@ -105,6 +106,7 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     db.session.add(instance)
     parties.attach(instance, named)
     history.record(instance, "started", actor=user.username, data=clean, at=now, party="raising" if named else None)
+    webhooks.emit(instance, "escalation_started", {"started_by": user.username})
     engine = EngineInstance.new(bundle, _functions(deployment))
     error = None
     try:
@@ -180,6 +182,7 @@ def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool,
     now = clock.now()
     history.record(instance, "task_completed", actor=actor, task=record.title, task_id=record.id,
                    element_id=record.element_id, data=clean, at=now, party=record.party)
+    webhooks.emit(instance, "task_completed", webhooks.task_payload(record, completed_by=actor))
     record.completed_by = actor if user is None else user.username
     if user is not None:  # relationships, not ids: the next rung's assignment reads them before any flush
         record.completer = user
@@ -247,6 +250,7 @@ def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInst
     instance.current_stage = None
     instance.next_timer_at = None
     history.record(instance, "ended", actor=user.username, data={"status": "cancelled", "reason": reason}, at=now)
+    webhooks.emit(instance, "escalation_ended", {"status": "cancelled", "reason": reason, "by": user.username})
     _commit()
     return instance
 
@@ -335,6 +339,7 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
         party = engine.bundle.element_party.get(event.element_id) if event.kind in SIDE_EVENTS else None
         entry = history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data,
                                at=now, party=party)
+        webhooks.emit(instance, event.kind, webhooks.event_payload(event))
         if "recipients" in event.data:
             announcements.append(entry)
         if event.kind == "deadline_breached":
@@ -368,6 +373,7 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
         instance.ended_at = now
         instance.next_timer_at = None
         history.record(instance, "ended", data={"status": status, "reason": reason}, at=now)
+        webhooks.emit(instance, "escalation_ended", {"status": status, "reason": reason})
 
 
 def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_task_id: str | None,
@@ -393,6 +399,8 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
                 instance.stage_reached = record.title
         if task.due_at is not None:  # a deadline that has passed stays the task's deadline
             record.due_at = task.due_at
+        if is_new:
+            webhooks.emit(instance, "task_created", webhooks.task_payload(record))
     calendar = calendar_of(instance.deployment) if open_records else None
     for task_id, record in open_records.items():
         record.completed_at = now

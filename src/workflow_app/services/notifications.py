@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, Notice, OutboxMessage, ProcessInstance, User
-from workflow_app.services import access, history, parties
+from workflow_app.services import access, history, parties, webhooks
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -142,6 +142,9 @@ def deliver_pending(limit: int = 100) -> DeliveryResult:
 
 
 def _send(message: OutboxMessage) -> None:
+    if message.kind == webhooks.KIND:
+        webhooks.post(message)
+        return
     config = current_app.config
     email = EmailMessage()
     email["From"] = config["MAIL_FROM"]
@@ -161,7 +164,11 @@ def _delivered(message: OutboxMessage) -> None:
     now = clock.now()
     message.status, message.sent_at, message.lease_until = "sent", now, None
     message.attempts += 1
-    if message.instance_id:
+    if message.instance_id and message.kind == webhooks.KIND:
+        event, data = webhooks.delivery_record(message)
+        history.record(db.session.get(ProcessInstance, message.instance_id), "webhook_delivered", task=event,
+                       data=data, at=now)
+    elif message.instance_id:
         instance = db.session.get(ProcessInstance, message.instance_id)
         history.record(instance, "notification_delivered", task=message.subject,
                        data={"to": message.recipient_email, "attempts": message.attempts}, at=now)
@@ -175,7 +182,11 @@ def _failed_attempt(message: OutboxMessage, exc: Exception, result: DeliveryResu
     if message.attempts >= MAX_ATTEMPTS:
         message.status = "failed"
         result.failed.append(message.id)
-        if message.instance_id:
+        if message.instance_id and message.kind == webhooks.KIND:
+            event, data = webhooks.delivery_record(message)
+            history.record(db.session.get(ProcessInstance, message.instance_id), "webhook_failed", task=event,
+                           data={**data, "error": message.last_error}, at=now)
+        elif message.instance_id:
             history.record(db.session.get(ProcessInstance, message.instance_id), "notification_failed",
                            task=message.subject, data={"to": message.recipient_email, "attempts": message.attempts,
                                                        "error": message.last_error}, at=now)
@@ -183,7 +194,8 @@ def _failed_attempt(message: OutboxMessage, exc: Exception, result: DeliveryResu
         message.status = "pending"
         message.next_attempt_at = now + min(FIRST_RETRY * 2 ** (message.attempts - 1), LAST_RETRY)
         result.retrying.append(message.id)
-    log.warning("mail to %s failed (attempt %s): %s", message.recipient_email, message.attempts, message.last_error)
+    log.warning("%s to %s failed (attempt %s): %s", "webhook" if message.kind == webhooks.KIND else "mail",
+                message.recipient_email, message.attempts, message.last_error)
 
 
 # -- in-app notices and the daily digest ----------------------------------------------------------------

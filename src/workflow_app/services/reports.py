@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Agency, ProcessInstance, TaskRecord, User, instance_agencies
-from workflow_app.services import access, people
+from workflow_app.services import access, people, report_facts
 from workflow_app.services.errors import InvalidInput
 
 PAGE_SIZE = 50
@@ -194,44 +194,37 @@ def reportable_protocols(user: User) -> list[str]:
 
 
 def protocol_report(protocol_key: str) -> ProtocolReport:
-    """All figures in a handful of GROUP BY queries; medians come from per-stage histograms of whole
-    working days, so the work does not grow with the number of task rows fetched."""
-    in_protocol = ProcessInstance.protocol_key == protocol_key
-    by_status = dict(db.session.execute(select(ProcessInstance.status, func.count()).where(in_protocol)
-                                        .group_by(ProcessInstance.status)).all())
-    by_stage = db.session.execute(select(ProcessInstance.stage_reached, func.count()).where(in_protocol)
-                                  .group_by(ProcessInstance.stage_reached).order_by(func.count().desc())).all()
-    tasks = select(TaskRecord).join(ProcessInstance, TaskRecord.instance_id == ProcessInstance.id).where(in_protocol).subquery()
-    stages: dict[str, StageFigures] = {}
-    for element_id, title, stage, state, breached, count in db.session.execute(
-            select(tasks.c.element_id, func.max(tasks.c.title), func.max(tasks.c.stage), tasks.c.state,
-                   tasks.c.breached_at.is_not(None), func.count())
-            .group_by(tasks.c.element_id, tasks.c.state, tasks.c.breached_at.is_not(None))):
-        figures = stages.setdefault(element_id, StageFigures(element_id, title, stage))
-        if state == "ready":
-            figures.open += count
-        else:
-            figures.closed += count
-        if breached:
-            figures.breaches += count
+    """All figures from the protocol's fact rows (services/report_facts.py keeps them in step with every task
+    and escalation change), so the work follows the number of stages, not of escalations or tasks."""
+    stage_facts, stage_days, protocol_facts = report_facts.stage_facts, report_facts.stage_days, report_facts.protocol_facts
+    counted = dict(((dimension, value), count) for dimension, value, count in db.session.execute(
+        select(protocol_facts.c.dimension, protocol_facts.c.value, protocol_facts.c.count)
+        .where(protocol_facts.c.protocol_key == protocol_key, protocol_facts.c.count > 0)))
+
+    def ranked(dimension: str) -> list[tuple[str, int]]:
+        rows = [(value, count) for (kind, value), count in counted.items() if kind == dimension]
+        return sorted(rows, key=lambda row: (-row[1], row[0]))
+
     histograms: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for element_id, days, count in db.session.execute(
-            select(tasks.c.element_id, tasks.c.working_days_taken, func.count())
-            .where(tasks.c.state == "completed", tasks.c.working_days_taken.is_not(None))
-            .group_by(tasks.c.element_id, tasks.c.working_days_taken)):
+            select(stage_days.c.element_id, stage_days.c.days, stage_days.c.completed)
+            .where(stage_days.c.protocol_key == protocol_key, stage_days.c.completed > 0)):
         histograms[element_id].append((days, count))
-    for element_id, figures in stages.items():
-        figures.median_days = histogram_median(histograms[element_id])
-        figures.p90_days = histogram_percentile(histograms[element_id], 0.9)
-    counterparts = db.session.execute(
-        select(tasks.c.counterpart_role, func.count()).where(tasks.c.counterpart_role.is_not(None))
-        .group_by(tasks.c.counterpart_role).order_by(func.count().desc(), tasks.c.counterpart_role).limit(10)).all()
-    ordered = sorted(stages.values(), key=lambda s: (_stage_key(s.stage), s.title))
+    stages = [StageFigures(element_id, title, stage, closed=closed, open=open_, breaches=breaches,
+                           median_days=histogram_median(histograms[element_id]),
+                           p90_days=histogram_percentile(histograms[element_id], 0.9))
+              for element_id, title, stage, open_, closed, breaches in db.session.execute(
+                  select(stage_facts.c.element_id, stage_facts.c.title, stage_facts.c.stage, stage_facts.c.open_count,
+                         stage_facts.c.closed_count, stage_facts.c.breaches)
+                  .where(stage_facts.c.protocol_key == protocol_key,
+                         (stage_facts.c.open_count > 0) | (stage_facts.c.closed_count > 0)))]
+    by_status = dict(ranked("status"))
     return ProtocolReport(
         protocol=protocol_key, total=sum(by_status.values()),
         by_status=[(s, by_status.get(s, 0)) for s in STATUSES],
-        by_stage_reached=[(stage or "—", count) for stage, count in by_stage],
-        stages=ordered, counterparts=[(role, count) for role, count in counterparts])
+        by_stage_reached=[(stage or "—", count) for stage, count in ranked("stage_reached")],
+        stages=sorted(stages, key=lambda s: (_stage_key(s.stage), s.title)),
+        counterparts=ranked("counterpart")[:10])
 
 
 def histogram_percentile(histogram: list[tuple[int, int]], fraction: float) -> float | None:

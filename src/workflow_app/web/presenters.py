@@ -27,6 +27,8 @@ KIND_LABELS = {
     "task_assigned": "Task assigned", "link_resent": "New link e-mailed",
     "suspended": "Escalation suspended", "resumed": "Escalation resumed", "retried": "Retried after an error",
     "migrated": "Moved to a new version of the protocol", "rectified": "Record corrected",
+    "webhook_delivered": "Event sent to a connected system",
+    "webhook_failed": "Event could not be sent to a connected system",
 }
 
 
