@@ -132,6 +132,8 @@ def search(api, query: str) -> list[str]:
     ("agency=Police", ["OTHER-E"]),
     ("agency=northfield academy", ["OTHER-E", "CASE-D", "CASE-C", "CASE-B", "CASE-A"]),
     ("case=case-", ["CASE-D", "CASE-C", "CASE-B", "CASE-A"]),
+    ("case_reference=case-b", ["CASE-B"]),  # exact, letter case ignored (an integration's look-up)
+    ("case_reference=CASE-", []),  # a prefix is not a match
     ("from=2026-12-08", ["OTHER-E"]),
     ("to=2026-12-07", ["CASE-D", "CASE-C", "CASE-B", "CASE-A"]),
     ("overdue=1", ["OTHER-E"]),  # E's Stage 1 was due at 09:00; C's Stage 2 is due at 10:00

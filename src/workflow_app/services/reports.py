@@ -36,7 +36,8 @@ class InstanceFilter:
     status: str | None = None
     stage: str | None = None
     agency: str | None = None
-    case: str | None = None
+    case: str | None = None  # references starting with this (the Escalations page's search box)
+    case_reference: str | None = None  # exactly this reference, whatever its letter case (integrations)
     started_from: date | None = None
     started_to: date | None = None
     overdue: bool = False
@@ -68,6 +69,7 @@ class InstanceFilter:
             errors["status"] = f"Status is one of: {', '.join(STATUSES)}"
         result = cls(protocol=args.get("protocol") or None, status=status, stage=args.get("stage") or None,
                      agency=args.get("agency") or None, case=(args.get("case") or "").strip() or None,
+                     case_reference=(args.get("case_reference") or "").strip() or None,
                      started_from=parse_date("from"), started_to=parse_date("to"),
                      overdue=(args.get("overdue") or "") in ("1", "true", "on", "yes"), sort=sort,
                      page=int(page) if page.isdigit() and int(page) > 0 else 1)
@@ -113,6 +115,8 @@ def search(user: User, f: InstanceFilter, per_page: int = PAGE_SIZE) -> Page:
         prefix = f.case.lower()
         lowered = func.lower(ProcessInstance.case_reference)
         conditions.append(and_(lowered >= prefix, lowered < prefix + "\uffff"))
+    if f.case_reference:  # equality on lower(case_reference): the same expression index
+        conditions.append(func.lower(ProcessInstance.case_reference) == f.case_reference.lower())
     if f.started_from:
         conditions.append(ProcessInstance.started_at >= _day_start(f.started_from))
     if f.started_to:

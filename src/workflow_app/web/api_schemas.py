@@ -43,7 +43,8 @@ class InstanceQuery(BaseModel):
     status: Literal["running", "resolved", "closed", "cancelled", "error"] | None = None
     stage: str | None = None
     agency: str | None = None
-    case: str | None = None
+    case: str | None = Field(default=None, description="References starting with this")
+    case_reference: str | None = Field(default=None, description="Exactly this case reference (letter case ignored)")
     started_from: str | None = Field(default=None, alias="from", description="YYYY-MM-DD")
     started_to: str | None = Field(default=None, alias="to", description="YYYY-MM-DD")
     overdue: str | None = Field(default=None, description="'1', 'true', 'on' or 'yes': only escalations past a deadline")
