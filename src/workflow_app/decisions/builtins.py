@@ -358,28 +358,26 @@ def _ordered(items: list | None) -> list | None:
     return items
 
 
-@builtin("min", "list", variadic=True)
-def _min(items: Any) -> Any:
+def _extreme(items: Any, sign: int) -> Any:
+    """The smallest (sign -1) or largest (sign 1) of comparable items; null when they cannot be compared."""
     items = _ordered(_items(items))
     if items is None:
         return None
     best = items[0]
     for x in items[1:]:
-        if v.compare(x, best) < 0:
+        if v.compare(x, best) * sign > 0:
             best = x
     return best
+
+
+@builtin("min", "list", variadic=True)
+def _min(items: Any) -> Any:
+    return _extreme(items, -1)
 
 
 @builtin("max", "list", variadic=True)
 def _max(items: Any) -> Any:
-    items = _ordered(_items(items))
-    if items is None:
-        return None
-    best = items[0]
-    for x in items[1:]:
-        if v.compare(x, best) > 0:
-            best = x
-    return best
+    return _extreme(items, 1)
 
 
 @builtin("sum", "list", variadic=True)
