@@ -25,7 +25,10 @@ from workflow_app.services import access, history, parties, webhooks
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-LEASE = timedelta(minutes=2)
+# How long a claimed message is left to its worker. A worker killed mid-send leaves one message claimed; it is sent
+# again once the lease runs out, so the lease bounds how long a crash delays mail (well inside a minute). A send
+# slower than this (SMTP allows 10 s per step) may be repeated by another worker, with the same Message-ID.
+LEASE = timedelta(seconds=20)
 FIRST_RETRY = timedelta(seconds=30)
 LAST_RETRY = timedelta(hours=1)
 
