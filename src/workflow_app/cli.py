@@ -39,10 +39,7 @@ def retention_list_due() -> None:
 def retention_approve(disposal_id: int, username: str) -> None:
     """Dispose of one listed escalation (skipped while it is on legal hold)."""
     from workflow_app.services import retention
-    try:
-        disposal = retention.approve(disposal_id, user=people.get_user(username))
-    except (NotFound, ServiceError) as exc:
-        raise click.ClickException(exc.message) from None
+    disposal = _service_call(lambda: retention.approve(disposal_id, user=people.get_user(username)))
     db.session.commit()
     click.echo(f"escalation {disposal.instance_id}: {disposal.status} {disposal.note}".rstrip())
 
@@ -54,10 +51,7 @@ def retention_approve(disposal_id: int, username: str) -> None:
 def retention_hold(instance_id: int, reason: str, username: str) -> None:
     """Place an escalation on legal hold: it is never disposed of until the hold is released."""
     from workflow_app.services import retention
-    try:
-        retention.place_hold(instance_id, reason, user=people.get_user(username))
-    except (NotFound, ServiceError) as exc:
-        raise click.ClickException(exc.message) from None
+    _service_call(lambda: retention.place_hold(instance_id, reason, user=people.get_user(username)))
     db.session.commit()
     click.echo(f"escalation {instance_id} on legal hold")
 
@@ -68,10 +62,7 @@ def retention_hold(instance_id: int, reason: str, username: str) -> None:
 def retention_release(instance_id: int, username: str) -> None:
     """Release an escalation's legal hold."""
     from workflow_app.services import retention
-    try:
-        retention.release_hold(instance_id, user=people.get_user(username))
-    except (NotFound, ServiceError) as exc:
-        raise click.ClickException(exc.message) from None
+    _service_call(lambda: retention.release_hold(instance_id, user=people.get_user(username)))
     db.session.commit()
     click.echo(f"legal hold on escalation {instance_id} released")
 
@@ -281,7 +272,6 @@ def _mapping(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 def _service_call(action):
-    from workflow_app.services.errors import ServiceError
     try:
         return action()
     except InvalidInput as exc:
