@@ -7,7 +7,7 @@ npm ci --no-audit --no-fund --loglevel=error
 VENDOR=src/workflow_app/static/vendor
 rm -rf "$VENDOR"
 mkdir -p "$VENDOR/bpmn-js" "$VENDOR/chart.js" "$VENDOR/properties-panel" "$VENDOR/dmn-js" "$VENDOR/form-js" \
-  "$VENDOR/bpmn-js-differ"
+  "$VENDOR/bpmn-js-differ" "$VENDOR/diagram-js-minimap"
 cp node_modules/bpmn-js/dist/bpmn-navigated-viewer.production.min.js "$VENDOR/bpmn-js/"
 cp node_modules/bpmn-js/dist/bpmn-modeler.production.min.js "$VENDOR/bpmn-js/"
 cp -r node_modules/bpmn-js/dist/assets "$VENDOR/bpmn-js/assets"
@@ -23,3 +23,6 @@ cp -r node_modules/@bpmn-io/form-js/dist/assets "$VENDOR/form-js/assets"
 # bpmn-js-differ ships only ES modules with bare imports: bundle it once into a script (global BpmnJsDiffer).
 node_modules/.bin/esbuild node_modules/bpmn-js-differ/dist/index.esm.js --bundle --format=iife \
   --global-name=BpmnJsDiffer --minify --log-level=warning --outfile="$VENDOR/bpmn-js-differ/bpmn-js-differ.js"
+# diagram-js-minimap: the overview in the corner of the instance and heat-map diagrams (global DiagramJSMinimap).
+cp node_modules/diagram-js-minimap/dist/diagram-minimap.umd.prod.js "$VENDOR/diagram-js-minimap/"
+cp node_modules/diagram-js-minimap/assets/diagram-js-minimap.css "$VENDOR/diagram-js-minimap/"
