@@ -1,7 +1,8 @@
 """Instances: start an escalation, complete its tasks, fire its timers — each change in one transaction.
 
 Every public function here loads the instance's engine state, lets the engine act, then writes the
-new state, the task projection, the due-timer index and the history rows together, and commits.
+new state, the task projection and the due-timer index, publishes what happened as domain events
+(services/events.py: history, notices, e-mail and webhooks consume them in the same transaction), and commits.
 Optimistic locking (``ProcessInstance.lock_version``) turns a concurrent change into a 409.
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Agency, Deployment, ProcessInstance, TaskRecord, User, role_key_of
-from workflow_app.services import access, external_links, history, notifications, parties, people, webhooks
+from workflow_app.services import access, events, external_links, parties, people, webhooks
 from workflow_app.services import report_facts  # noqa: F401  (keeps the report figures in step with each flush)
 from workflow_app.services.calendar import calendar_for
 from workflow_app.services.deployments import bundle_for, require_latest
@@ -105,8 +106,8 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     )
     db.session.add(instance)
     parties.attach(instance, named)
-    history.record(instance, "started", actor=user.username, data=clean, at=now, party="raising" if named else None)
-    webhooks.emit(instance, "escalation_started", {"started_by": user.username})
+    events.publish(instance, "started", actor=user.username, data=clean, at=now, party="raising" if named else None,
+                   by=user, webhook={"started_by": user.username})
     engine = EngineInstance.new(bundle, _functions(deployment))
     error = None
     try:
@@ -180,9 +181,9 @@ def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool,
     except EngineError as exc:
         error = exc
     now = clock.now()
-    history.record(instance, "task_completed", actor=actor, task=record.title, task_id=record.id,
-                   element_id=record.element_id, data=clean, at=now, party=record.party)
-    webhooks.emit(instance, "task_completed", webhooks.task_payload(record, completed_by=actor))
+    events.publish(instance, "task_completed", actor=actor, task=record.title, task_id=record.id,
+                   element_id=record.element_id, data=clean, at=now, party=record.party, by=user,
+                   webhook=webhooks.task_payload(record, completed_by=actor))
     record.completed_by = actor if user is None else user.username
     if user is not None:  # relationships, not ids: the next rung's assignment reads them before any flush
         record.completer = user
@@ -249,8 +250,8 @@ def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInst
     instance.updated_at = now
     instance.current_stage = None
     instance.next_timer_at = None
-    history.record(instance, "ended", actor=user.username, data={"status": "cancelled", "reason": reason}, at=now)
-    webhooks.emit(instance, "escalation_ended", {"status": "cancelled", "reason": reason, "by": user.username})
+    events.publish(instance, "ended", actor=user.username, data={"status": "cancelled", "reason": reason}, at=now,
+                   by=user, webhook={"status": "cancelled", "reason": reason, "by": user.username})
     _commit()
     return instance
 
@@ -268,7 +269,7 @@ def resend_link(task_id: str, *, user: User) -> TaskRecord:
     external_links.withdraw_open_links(record)
     external_links.issue(record, record.contact_name or record.contact_email, record.contact_email)
     record.instance.updated_at = clock.now()
-    history.record(record.instance, "link_resent", actor=user.username, task=record.title, task_id=record.id,
+    events.publish(record.instance, "link_resent", actor=user.username, task=record.title, task_id=record.id,
                    element_id=record.element_id, data={"to": record.contact_email}, party=record.party)
     _commit()
     return record
@@ -319,7 +320,7 @@ def _assign(record: TaskRecord, assignee: User | None, *, by: User, kind: str) -
     previous = record.assigned_to.username if record.assigned_to else None
     record.assigned_to = assignee
     record.instance.updated_at = clock.now()  # bumps the version: a concurrent claim gets a 409
-    history.record(record.instance, kind, actor=by.username, task=record.title, task_id=record.id,
+    events.publish(record.instance, kind, actor=by.username, task=record.title, task_id=record.id,
                    element_id=record.element_id,
                    data={"assigned_to": assignee.username if assignee else None, "previously": previous})
     _commit()
@@ -332,27 +333,18 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
            error: EngineError | None = None, actor: User | None = None) -> None:
     """Write the engine's state and everything derived from it onto the instance (not committed)."""
     now = clock.now()
-    announcements = []
     for event in engine.events:
         # A side's deadline or reminder is labelled with that side; the process's own steps (routing, notices,
         # escalation) belong to neither, wherever they are drawn.
         party = engine.bundle.element_party.get(event.element_id) if event.kind in SIDE_EVENTS else None
-        entry = history.record(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data,
-                               at=now, party=party)
-        webhooks.emit(instance, event.kind, webhooks.event_payload(event))
-        if "recipients" in event.data:
-            announcements.append(entry)
+        events.publish(instance, event.kind, task=event.title, element_id=event.element_id, data=event.data,
+                       at=now, party=party, by=actor)
         if event.kind == "deadline_breached":
             for record in instance.tasks:
                 if record.element_id == event.element_id and record.breached_at is None and record.state == "ready":
                     record.breached_at = now
     engine.events.clear()
-    # Party tokens (@raising, @counterpart_manager ...) name people as things stood when the event happened,
-    # before this step's new tasks climbed a rung.
-    holders = {party: parties.current_holder(instance, party) for party in parties.PARTIES} if announcements else {}
     _sync_tasks(instance, engine, completed_task_id, now, actor)
-    for entry in announcements:  # after the task sync, so an e-mail can link to the recipient's new task
-        notifications.notify(instance, entry, actor, holders)
 
     instance.state = engine.dumps()
     instance.data = engine.data
@@ -363,7 +355,7 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
     if error is not None:
         instance.status = "error"
         instance.error_message = str(error)
-        history.record(instance, "error", element_id=error.element_id,
+        events.publish(instance, "error", element_id=error.element_id,
                        task=engine.bundle.element_names.get(error.element_id or "", None),
                        data={"message": str(error)}, at=now)
     elif engine.is_completed:
@@ -372,8 +364,8 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
         instance.end_reason = reason
         instance.ended_at = now
         instance.next_timer_at = None
-        history.record(instance, "ended", data={"status": status, "reason": reason}, at=now)
-        webhooks.emit(instance, "escalation_ended", {"status": status, "reason": reason})
+        events.publish(instance, "ended", data={"status": status, "reason": reason}, at=now,
+                       webhook={"status": status, "reason": reason})
 
 
 def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_task_id: str | None,
@@ -400,7 +392,9 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
         if task.due_at is not None:  # a deadline that has passed stays the task's deadline
             record.due_at = task.due_at
         if is_new:
-            webhooks.emit(instance, "task_created", webhooks.task_payload(record))
+            events.publish(instance, "task_created", task=record.title, task_id=record.id,
+                           element_id=record.element_id, at=now, party=record.party,
+                           webhook=webhooks.task_payload(record))
     calendar = calendar_of(instance.deployment) if open_records else None
     for task_id, record in open_records.items():
         record.completed_at = now
@@ -409,7 +403,7 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
             record.state = "completed"
         else:
             record.state = "cancelled"
-            history.record(instance, "task_cancelled", task=record.title, task_id=record.id,
+            events.publish(instance, "task_cancelled", task=record.title, task_id=record.id,
                            element_id=record.element_id,
                            data={"reason": "deadline passed" if record.breached_at else "withdrawn by the process"},
                            at=now, party=record.party)
@@ -454,7 +448,7 @@ def _assign_party_task(instance: ProcessInstance, record: TaskRecord, task, now:
         external_links.issue(record, record.contact_name, record.contact_email)
     if assignment.fallback:
         data["chain_ran_out"] = True
-    history.record(instance, "task_assigned", task=record.title, task_id=record.id, element_id=record.element_id,
+    events.publish(instance, "task_assigned", task=record.title, task_id=record.id, element_id=record.element_id,
                    data=data, at=now, party=record.party)
 
 

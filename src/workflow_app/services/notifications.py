@@ -1,7 +1,8 @@
 """Notifications that are never lost: a durable outbox, SMTP delivery with retries, in-app notices.
 
-A notification is written (outbox rows, in-app notices, the history entry that names its recipients)
-in the same transaction as the state change that caused it. A worker later claims each outbox row
+Notifications consume the domain events (services/events.py): an event whose data names ``recipients`` is
+written (outbox rows, in-app notices, and on its history entry who they went to) in the same transaction as
+the state change that caused it, once that change has finished (so a message can link to the task it opened). A worker later claims each outbox row
 with a lease, sends it, and marks it sent, recording the delivery in the instance's history. An SMTP
 outage only delays mail: failed sends are retried with exponential backoff. If a worker dies between
 handing a message to the SMTP server and marking it sent, the lease expires and the message is sent
@@ -21,7 +22,7 @@ from sqlalchemy import or_, select, update
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, Notice, OutboxMessage, ProcessInstance, User
-from workflow_app.services import access, history, parties, webhooks
+from workflow_app.services import access, events, parties, webhooks
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -73,6 +74,27 @@ def resolve_recipients(instance: ProcessInstance, spec: str, actor: User | None,
         for person in found:
             people[person.id] = person
     return list(people.values()), unresolved, list(contacts.values())
+
+
+PARTY_TOKENS = ("@raising", "@counterpart", "@raising_manager", "@counterpart_manager")
+
+
+@events.subscribe
+def remember_holders(happened: events.DomainEvent) -> None:
+    """Party tokens (@raising, @counterpart_manager ...) name people as things stood when the event happened,
+    before the same change's new tasks climbed a rung: note who held each side now, for ``announce``."""
+    spec = happened.data.get("recipients")
+    if spec and any(token in spec for token in PARTY_TOKENS):
+        happened.holders = {party: parties.current_holder(happened.instance, party) for party in parties.PARTIES}
+
+
+def announce(happened: events.DomainEvent) -> None:
+    """Once the change is complete: queue the notices and e-mails an event with ``recipients`` asks for."""
+    if "recipients" in happened.data and happened.entry is not None:
+        notify(happened.instance, happened.entry, happened.by, happened.holders)
+
+
+events.subscribe(announce, at_commit=True)
 
 
 def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None, holders: dict | None = None) -> None:
@@ -169,11 +191,11 @@ def _delivered(message: OutboxMessage) -> None:
     message.attempts += 1
     if message.instance_id and message.kind == webhooks.KIND:
         event, data = webhooks.delivery_record(message)
-        history.record(db.session.get(ProcessInstance, message.instance_id), "webhook_delivered", task=event,
+        events.publish(db.session.get(ProcessInstance, message.instance_id), "webhook_delivered", task=event,
                        data=data, at=now)
     elif message.instance_id:
         instance = db.session.get(ProcessInstance, message.instance_id)
-        history.record(instance, "notification_delivered", task=message.subject,
+        events.publish(instance, "notification_delivered", task=message.subject,
                        data={"to": message.recipient_email, "attempts": message.attempts}, at=now)
 
 
@@ -187,10 +209,10 @@ def _failed_attempt(message: OutboxMessage, exc: Exception, result: DeliveryResu
         result.failed.append(message.id)
         if message.instance_id and message.kind == webhooks.KIND:
             event, data = webhooks.delivery_record(message)
-            history.record(db.session.get(ProcessInstance, message.instance_id), "webhook_failed", task=event,
+            events.publish(db.session.get(ProcessInstance, message.instance_id), "webhook_failed", task=event,
                            data={**data, "error": message.last_error}, at=now)
         elif message.instance_id:
-            history.record(db.session.get(ProcessInstance, message.instance_id), "notification_failed",
+            events.publish(db.session.get(ProcessInstance, message.instance_id), "notification_failed",
                            task=message.subject, data={"to": message.recipient_email, "attempts": message.attempts,
                                                        "error": message.last_error}, at=now)
     else:

@@ -1,7 +1,8 @@
 """Signed webhooks: an escalation's milestones told to other systems (e.g. an agency's case-management system).
 
-``emit`` is called where the state change already writes its history entry, in the same transaction: it adds
-one outbox row (kind ``webhook``) per receiving address, so an event is never lost to a crash or an outage.
+Webhooks consume the domain events (services/events.py): for the kinds in ``EVENTS``, ``emit`` adds one outbox row
+(kind ``webhook``) per receiving address in the state change's own transaction, so an event is never lost to a
+crash or an outage.
 The outbox worker (services/notifications.py) later POSTs each row with ``post``, retrying with the same
 backoff as e-mail. Every delivery of one event carries the same event id (``X-Workflow-Event-Id`` and the
 body's ``id``), so a receiver can drop the rare duplicate that at-least-once delivery allows.
@@ -26,7 +27,7 @@ from flask import current_app
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import OutboxMessage, ProcessInstance, TaskRecord
-from workflow_app.services import history
+from workflow_app.services import events
 from workflow_app.services.deployments import bundle_for
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,17 @@ def receivers(instance: ProcessInstance) -> list[str]:
     own = bundle_for(instance.deployment).properties.get("webhook_urls", "") if instance.deployment else ""
     urls = [*current_app.config.get("WEBHOOK_URLS", ()), *(u.strip() for u in own.split(","))]
     return list(dict.fromkeys(u for u in urls if u))
+
+
+# The events' names for other systems, where they differ from the history's.
+EVENT_NAMES = {"started": "escalation_started", "ended": "escalation_ended"}
+
+
+@events.subscribe
+def send_event(happened: events.DomainEvent) -> None:
+    name = EVENT_NAMES.get(happened.kind, happened.kind)
+    if name in EVENTS:
+        emit(happened.instance, name, happened.webhook if happened.webhook is not None else event_payload(happened))
 
 
 def emit(instance: ProcessInstance, kind: str, payload: dict[str, Any]) -> None:
@@ -64,7 +76,7 @@ def emit(instance: ProcessInstance, kind: str, payload: dict[str, Any]) -> None:
         problem = _unusable(url)
         if problem:
             log.warning("webhook %s not sent to %r: %s", kind, url, problem)
-            history.record(instance, "webhook_failed", task=kind,
+            events.publish(instance, "webhook_failed", task=kind,
                            data={"url": url[:MAX_URL_LENGTH], "event_id": event_id, "error": problem}, at=now)
             continue
         db.session.add(OutboxMessage(instance_id=instance.id, user_id=None, kind=KIND, recipient_email=url,
@@ -80,10 +92,10 @@ def task_payload(record: TaskRecord, **extra: Any) -> dict[str, Any]:
             "due_at": record.due_at.isoformat() if record.due_at else None, **extra}
 
 
-def event_payload(event) -> dict[str, Any]:
-    """An engine event (deadline breached, escalated): where it happened and its recorded facts."""
-    return {"element_id": event.element_id, "title": event.title,
-            **{k: v for k, v in event.data.items() if k != "recipients"}}
+def event_payload(happened: events.DomainEvent) -> dict[str, Any]:
+    """A process event (deadline breached, escalated): where it happened and its recorded facts."""
+    return {"element_id": happened.element_id, "title": happened.task,
+            **{k: v for k, v in happened.data.items() if k != "recipients"}}
 
 
 def _escalation(instance: ProcessInstance) -> dict[str, Any]:
