@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask import current_app
+from flask import after_this_request, current_app, has_request_context
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
@@ -115,7 +115,7 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     except EngineError as exc:
         error = exc
     _apply(instance, engine, error=error, actor=user)
-    db.session.commit()
+    _commit()
     return instance
 
 
@@ -470,11 +470,26 @@ def _initial_assignee(record: TaskRecord, actor: User | None) -> User | None:
 
 
 def _commit() -> None:
+    """Commit the change. Inside a request, what was just written stays loaded for the response (which shows the
+    instance as this change left it) instead of being read back row by row; the session forgets it once the
+    response is built, so nothing after the request sees an old value."""
+    session = db.session()
+    in_request = has_request_context()
+    session.expire_on_commit = not in_request
     try:
-        db.session.commit()
+        session.commit()
     except StaleDataError:
-        db.session.rollback()
+        session.rollback()
         raise Conflict(CONCURRENT_CHANGE) from None
+    finally:
+        session.expire_on_commit = True
+    if in_request:
+        after_this_request(_forget_loaded)
+
+
+def _forget_loaded(response):
+    db.session.expire_all()
+    return response
 
 
 def _require_open(record: TaskRecord) -> None:
