@@ -47,8 +47,10 @@ class Deployment(db.Model):
     name: Mapped[str] = mapped_column(String(300))
     version: Mapped[int] = mapped_column(Integer)
     bpmn_filename: Mapped[str] = mapped_column(String(300))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    dmn_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # The files themselves are read only where they are needed (parsing on a cache miss, the diagram, the modeller),
+    # not with every instance that loads its deployment.
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)
+    dmn_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, deferred=True)
     content_hash: Mapped[str] = mapped_column(String(64), index=True)
     calendar: Mapped[str] = mapped_column(String(40))
     timezone: Mapped[str] = mapped_column(String(60))
