@@ -11,7 +11,8 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from workflow_app import clock
 from workflow_app.extensions import db
-from workflow_app.persistence.models import Agency, ProcessInstance, TaskRecord, User, instance_agencies
+from workflow_app.persistence.models import (Agency, ProcessInstance, ReportProtocolFact, TaskRecord, User,
+                                             instance_agencies)
 from workflow_app.services import access, people, report_facts
 from workflow_app.services.errors import InvalidInput
 
@@ -145,9 +146,13 @@ def bounded_count(conditions: list, limit: int) -> tuple[int, bool]:
 
 
 def filter_options(protocol: str | None = None) -> dict[str, list[str]]:
-    stages = select(ProcessInstance.stage_reached).where(ProcessInstance.stage_reached.is_not(None)).distinct()
+    """The stages and agencies the list can be filtered by. Stages come from the report facts (one row per
+    protocol and stage reached), not from a DISTINCT over every escalation."""
+    stages = (select(ReportProtocolFact.value).distinct()
+              .where(ReportProtocolFact.dimension == "stage_reached", ReportProtocolFact.value != "",
+                     ReportProtocolFact.count > 0))
     if protocol:
-        stages = stages.where(ProcessInstance.protocol_key == protocol)
+        stages = stages.where(ReportProtocolFact.protocol_key == protocol)
     return {"stages": sorted(db.session.scalars(stages)),
             "agencies": list(db.session.scalars(select(Agency.name).order_by(Agency.name)))}
 
