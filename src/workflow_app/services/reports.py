@@ -18,8 +18,8 @@ from workflow_app.services.errors import InvalidInput
 
 PAGE_SIZE = 50
 # The list counts matching escalations only up to here (or a page past the one shown): above it the page says
-# "10,000+" instead of reading every matching row for an exact figure nobody pages through.
-COUNT_LIMIT = 10_000
+# "1,000+" instead of reading every matching row for an exact figure nobody pages through.
+COUNT_LIMIT = 1_000
 SORTS = {  # each ends with a unique key so pages never overlap
     "started": (ProcessInstance.started_at.desc(), ProcessInstance.id.desc()),
     "oldest": (ProcessInstance.started_at.asc(), ProcessInstance.id.asc()),
