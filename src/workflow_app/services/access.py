@@ -159,10 +159,17 @@ def inbox_query(user: User, view: str):
 
 def visible_instances_clause(user: User):
     """SQL form of :func:`can_see_instance` (for lists; administrators need no clause)."""
+    # Cheapest tests first: a database evaluates OR terms in order and stops at the first true one, so a
+    # process owner's own protocols (a column test) spare the EXISTS look-ups on most rows of a long list.
+    clauses = []
+    if user.has_role(people.PROCESS_OWNER):
+        owned = people.owned_protocols(user)
+        if owned:
+            clauses.append(ProcessInstance.protocol_key.in_(owned))
     people_ids = [user.id, *(u.id for u in user.reports)]
     took_part = exists().where(TaskRecord.instance_id == ProcessInstance.id,
                                or_(TaskRecord.completed_by_id.in_(people_ids), TaskRecord.assigned_to_id.in_(people_ids)))
-    clauses = [ProcessInstance.started_by_id.in_(people_ids), took_part]
+    clauses += [ProcessInstance.started_by_id.in_(people_ids), took_part]
     roles = list(user.role_names)
     if roles:
         no_agencies = not_(exists().where(instance_agencies.c.instance_id == ProcessInstance.id))
@@ -170,8 +177,4 @@ def visible_instances_clause(user: User):
             and_(instance_agencies.c.instance_id == ProcessInstance.id, instance_agencies.c.agency_id == user.agency_id)))
         has_role_task = exists().where(TaskRecord.instance_id == ProcessInstance.id, TaskRecord.role_key.in_(roles))
         clauses.append(and_(has_role_task, agency_ok))
-    if user.has_role(people.PROCESS_OWNER):
-        owned = people.owned_protocols(user)
-        if owned:
-            clauses.append(ProcessInstance.protocol_key.in_(owned))
     return or_(*clauses)
