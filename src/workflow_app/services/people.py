@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import current_app
 from limits import parse as parse_limit
 from sqlalchemy import delete, func, select
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from workflow_app import clock
@@ -199,7 +200,9 @@ TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 def user_for_token(plain: str) -> User | None:
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plain)))
+    # The person and their roles come with the token: every API request checks them.
+    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plain))
+                              .options(joinedload(ApiToken.user).selectinload(User.roles)))
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     now = clock.now()
