@@ -202,7 +202,11 @@ def fire_due_timers(instance_id: int) -> bool:
     on every database the version column makes a lost race roll back instead of applying twice.
     """
     instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
-                                 .with_for_update(skip_locked=True))
+                                 .with_for_update(skip_locked=True)
+                                 .options(selectinload(ProcessInstance.deployment),  # not joined: FOR UPDATE
+                                          selectinload(ProcessInstance.tasks).options(  # locks one row
+                                              selectinload(TaskRecord.assigned_to), selectinload(TaskRecord.agency)),
+                                          selectinload(ProcessInstance.parties)))
     if instance is None or instance.status != RUNNING or instance.suspended_at is not None \
             or instance.next_timer_at is None \
             or instance.next_timer_at > clock.now():
