@@ -166,7 +166,9 @@ def _parse_office_hours(spec: str) -> tuple[time, time]:
     return opening, closing
 
 
+@lru_cache(maxsize=256)
 def calendar_for(code: str | None, timezone: str | None, closures: frozenset[date] = frozenset(),
                  office_hours: str | None = None) -> WorkingCalendar:
+    """The calendar for these settings; calendars are immutable, so each is made once per process."""
     return WorkingCalendar(code or DEFAULT_CALENDAR, timezone or DEFAULT_TIMEZONE, closures,
                            office_hours or DEFAULT_OFFICE_HOURS)
