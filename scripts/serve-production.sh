@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Production-style serving on one machine: migrate, deploy bpmn/ (no demo data), then gunicorn with
 # WEB_CONCURRENCY workers plus one timer/mail worker. Stop with Ctrl-C (both stop).
-# Needs DATABASE_URL (PostgreSQL for several processes) and WORKFLOW_SECRET_KEY.
+# Needs DATABASE_URL (PostgreSQL for several processes), WORKFLOW_SECRET_KEY and WORKFLOW_ENCRYPTION_KEYS.
 #
 # The timer/mail worker is supervised: if it dies (kill -9, out of memory, a bug), it is started again after
 # WORKER_RESTART_SECONDS (default 2). `bash scripts/serve-production.sh worker` runs only that supervised
@@ -10,6 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DATABASE_URL:?set DATABASE_URL, e.g. postgresql+psycopg://user@host/db}"
 : "${WORKFLOW_SECRET_KEY:?set WORKFLOW_SECRET_KEY to a long random string}"
+: "${WORKFLOW_ENCRYPTION_KEYS:?set WORKFLOW_ENCRYPTION_KEYS (make one with: flask --app workflow_app encryption new-key)}"
 export FLASK_APP=workflow_app WORKFLOW_TIMER_SWEEP_SECONDS=0
 # The web processes' /api/health fails when no worker has swept recently (see README, Production).
 export WORKFLOW_EXPECT_WORKER="${WORKFLOW_EXPECT_WORKER:-1}"

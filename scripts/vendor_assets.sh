@@ -26,3 +26,11 @@ node_modules/.bin/esbuild node_modules/bpmn-js-differ/dist/index.esm.js --bundle
 # diagram-js-minimap: the overview in the corner of the instance and heat-map diagrams (global DiagramJSMinimap).
 cp node_modules/diagram-js-minimap/dist/diagram-minimap.umd.prod.js "$VENDOR/diagram-js-minimap/"
 cp node_modules/diagram-js-minimap/assets/diagram-js-minimap.css "$VENDOR/diagram-js-minimap/"
+# GOV.UK Frontend and MOJ Frontend without Crown branding: the app's own stylesheet compiled from their Sass sources
+# (assets/design.scss: a system font stack, no GDS Transport @font-face), MOJ's icons, and the two ES module bundles
+# static/app.js imports to initialise the components (initAll).
+mkdir -p "$VENDOR/design" "$VENDOR/design/images" "$VENDOR/govuk" "$VENDOR/moj"
+node_modules/.bin/sass --load-path=. --no-source-map --style=compressed --quiet assets/design.scss "$VENDOR/design/design.css"
+cp node_modules/@ministryofjustice/frontend/moj/assets/images/icon-*.svg "$VENDOR/design/images/"
+cp node_modules/govuk-frontend/dist/govuk/govuk-frontend.min.js "$VENDOR/govuk/"
+cp node_modules/@ministryofjustice/frontend/moj/moj-frontend.min.js "$VENDOR/moj/"

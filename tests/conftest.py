@@ -13,12 +13,16 @@ import time_machine
 from workflow_app import create_app
 from workflow_app.cli import deploy_repository_diagrams
 from workflow_app.extensions import db
+from workflow_app.persistence.encryption import development_key
 from workflow_app.services import people
 from workflow_app.services.deployments import bundle_for, latest_deployments
 
 TEST_AGENCIES = ("Northfield Academy", "Children's Social Care")
 TESTER = "tester"  # holds every role of every deployed protocol, in Children's Social Care
 PASSWORD = "correct horse battery"
+# What the test apps encrypt with (derived from their SECRET_KEY "test"): a subprocess reading the same database
+# (a worker started as production starts it) is given it as WORKFLOW_ENCRYPTION_KEYS.
+TEST_ENCRYPTION_KEY = development_key("test")
 
 ROOT = Path(__file__).resolve().parents[1]
 LONDON = ZoneInfo("Europe/London")

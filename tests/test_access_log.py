@@ -1,6 +1,8 @@
 """Every view of an escalation is recorded (who, when, what, from where) and the record cannot be altered."""
 from __future__ import annotations
 
+import os
+
 import pytest
 from sqlalchemy import select
 
@@ -8,6 +10,7 @@ from conftest import PASSWORD, TESTER, make_user
 from test_partnership_escalation import PROTOCOL, people, start  # noqa: F401
 from workflow_app.extensions import db
 from workflow_app.persistence.models import AccessLogEntry, Notice
+from workflow_app.services import access_log
 from workflow_app.services import people as people_service
 
 OFFICER = "dpo"
@@ -131,3 +134,54 @@ def test_many_escalations_opened_outside_ones_agency_alert_the_officer(app_facto
 def officer_notices(officer) -> list[str]:
     db.session.expire_all()
     return [n.text for n in db.session.scalars(select(Notice).where(Notice.user_id == officer.id))]
+
+
+def test_opening_a_task_page_is_a_view_of_its_escalation(app, api, people):
+    """The task page shows the escalation's details and what both sides recorded before: it is logged."""
+    instance_id = start(api)
+    task_id = next(t["id"] for t in api.instance(instance_id)["ready_tasks"] if t["name"] == "stage1_discussion")
+    before = rows(instance_id)
+    page = signed_in(app, "sam.patel").get(f"/tasks/{task_id}", environ_base={"REMOTE_ADDR": "10.9.8.7"})
+    assert page.status_code == 200
+    assert rows(instance_id)[len(before):] == [("sam.patel", "task", "10.9.8.7")]
+    assert access_log.VIEW_KINDS["task"] == "task page"
+
+
+def test_a_task_page_opened_by_an_e_mailed_link_is_logged_without_the_address(app, api, people):
+    from workflow_app.persistence.models import ExternalLink
+    from workflow_app.services import external_links
+    instance_id = start(api, other_professional="", other_contact_name="Lee Moss",
+                        other_contact_email="lee.moss@example.org")
+    link = db.session.scalars(select(ExternalLink).where(ExternalLink.instance_id == instance_id)).one()
+    before = rows(instance_id)
+    page = app.test_client().get(f"/respond/{external_links.token_for(link)}", environ_base={"REMOTE_ADDR": "10.5.5.5"})
+    assert page.status_code == 200
+    assert rows(instance_id)[len(before):] == [(f"Lee Moss (e-mailed link {link.id})", "respond", "10.5.5.5")]
+    assert "lee.moss" not in str(rows(instance_id))
+
+
+def test_a_view_is_committed_and_the_connection_keeps_its_durability_setting(app, api, people):
+    """The log row's commit does not wait for the disk on SQLite; every pooled connection is FULL again after."""
+    instance_id = start(api)
+    signed_in(app, "sam.patel").get(f"/instances/{instance_id}")
+    with db.engine.connect() as other:  # another connection sees the row: it was committed
+        assert other.execute(select(AccessLogEntry.what).where(AccessLogEntry.instance_id == instance_id)).all()
+    if db.engine.dialect.name == "sqlite" and not os.environ.get("WORKFLOW_SQLITE_SYNCHRONOUS"):
+        held = [db.engine.connect() for _ in range(3)]
+        try:
+            assert {c.exec_driver_sql("PRAGMA synchronous").scalar() for c in held} == {2}  # FULL
+        finally:
+            for connection in held:
+                connection.close()
+
+
+def test_the_json_api_lists_who_viewed_an_escalation_for_owners_and_officers(app, api, people):
+    instance_id = start(api)
+    api.as_user("jo.reed").request("GET", f"/api/instances/{instance_id}", environ_base={"REMOTE_ADDR": "10.7.7.7"})
+    log = api.request("GET", f"/api/instances/{instance_id}/access-log")  # the tester owns every protocol
+    assert log["instance"] == instance_id
+    assert {"user": "jo.reed", "what": "API (instance)", "client": "10.7.7.7", "outside_agency": False,
+            "instance": instance_id}.items() <= log["views"][-1].items()
+    refused = api.as_user("jo.reed").request("GET", f"/api/instances/{instance_id}/access-log", expect=403)
+    assert "data protection officers" in refused["error"]
+    api.request("GET", "/api/instances/999999/access-log", expect=404)

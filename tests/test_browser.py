@@ -143,7 +143,7 @@ def test_staff_complete_a_stage_and_the_process_owner_reads_the_history(server):
         staff.click("button[type=submit]")
         demo_001 = staff.locator("tr", has_text="DEMO-001").locator("a", has_text="Stage 1")
         demo_001.first.click()
-        assert "Raising side (Northfield Academy)" in staff.inner_text("dl.facts")
+        assert "Raising side (Northfield Academy)" in staff.inner_text("dl.govuk-summary-list")
         staff.fill("#f-date_held", "2026-11-20")
         staff.select_option("#f-discussion_method", index=1)
         staff.fill("#f-participants", "Sam Patel and Jo Reed")
@@ -168,7 +168,8 @@ def test_staff_complete_a_stage_and_the_process_owner_reads_the_history(server):
         timeline = owner.inner_text("ol.timeline")
         assert "Raising side (Northfield Academy) Task completed: Stage 1 – Direct professional to professional discussion" \
             in timeline
-        assert "by sam.patel" in timeline and "Two meetings, positions unchanged." in timeline
+        assert "by Sam Patel (Professional, Northfield Academy)" in timeline  # by name, not username
+        assert "Two meetings, positions unchanged." in timeline
         assert "Other side (Children's Social Care) Task assigned" in timeline  # Jo Reed's acknowledgement
         assert owner.locator(".djs-element.path-active").count() >= 1  # the current stage is marked in the diagram
         owner.screenshot(path=str(ARTIFACTS / "owner-history.png"), full_page=True)

@@ -145,7 +145,7 @@ def test_deploy_refuses_the_diagram_and_deploys_nothing(app_factory, clock, diag
         with pytest.raises(DeploymentFailed) as failure:
             deploy_repository_diagrams()
         assert db.session.query(Deployment).count() == 0
-    assert f"{BPMN_FILE}, line 349, element 'open_stage_1'" in failure.value.message
+    assert f"{BPMN_FILE}, line 350, element 'open_stage_1'" in failure.value.message
     assert "Imports are not allowed" in failure.value.message
 
 

@@ -22,7 +22,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from conftest import Api, make_chain, make_user
+from conftest import TEST_ENCRYPTION_KEY, Api, make_chain, make_user
 from test_notifications import smtp, smtp_port  # noqa: F401  (fixtures: a real SMTP server on loopback)
 from test_partnership_escalation import CSC, OTHER, RAISING, SCHOOL, START, STRATEGIC_LEAD
 from test_worker_resilience import _pg_ctl, health, postgres_cluster_or_skip, queue_mail
@@ -92,6 +92,7 @@ def test_restart_and_kill_under_load_lose_nothing_and_repeat_nothing(app_factory
     db.engine.dispose()
 
     env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False), "WORKFLOW_SECRET_KEY": "t",
+           "WORKFLOW_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
            "WORKFLOW_SMTP_HOST": "127.0.0.1", "WORKFLOW_SMTP_PORT": str(smtp_port), "PYTHONUNBUFFERED": "1",
            "SWEEP_SECONDS": "0.5", "WORKER_RESTART_SECONDS": "0.5"}
     log_path = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"fault-load-{os.getpid()}.log"

@@ -49,9 +49,11 @@ def test_instance_page_shows_deadlines_against_working_days_taken(app, api, peop
     client = app.test_client()
     client.post("/login", data={"username": "owner", "password": PASSWORD})
     page = html.unescape(client.get(f"/instances/{instance_id}").get_data(as_text=True))
-    # Both sides are named, with their agencies.
-    assert f"<dt>{RAISING_SIDE}</dt><dd>Sam Patel</dd>" in page and f"<dt>{OTHER_SIDE}</dt><dd>Jo Reed</dd>" in page
-    table = re.search(r'<table class="list" id="stage-timings">(.*?)</table>', page, re.S).group(1)
+    # Both sides are named, with their agencies (rows of a GOV.UK summary list; people by name, role and agency).
+    row = '<dt class="govuk-summary-list__key">{}</dt><dd class="govuk-summary-list__value">{}</dd>'
+    assert row.format(RAISING_SIDE, "Sam Patel (Professional, Northfield Academy)") in page
+    assert row.format(OTHER_SIDE, "Jo Reed (Professional, Children's Social Care)") in page
+    table = re.search(r'<table class="[^"]*" id="stage-timings">(.*?)</table>', page, re.S).group(1)
     rows = [re.findall(r"<td>(.*?)</td>", row, re.S)
             for row in re.findall(r'<tr class="[^"]*">(.*?)</tr>', table, re.S)]
     # Task, side, role, started, deadline, finished, working days, deadline kept: one row per side per stage.
@@ -63,13 +65,17 @@ def test_instance_page_shows_deadlines_against_working_days_taken(app, api, peop
     ]
     assert ["kept" in r[7] for r in rows] == [True, True, False, False]
     assert ["breached" in r[7] for r in rows] == [False, False, True, True]
-    assert "(completed by sam.patel)" in rows[0][5] and "(completed by jo.reed)" in rows[1][5]
+    # People by name, role and agency, not by username.
+    assert "(completed by Sam Patel (Professional, Northfield Academy))" in html.unescape(rows[0][5])
+    assert "(completed by Jo Reed (Professional, Children's Social Care))" in html.unescape(rows[1][5])
     assert rows[2][5] == "open" and "(cancelled)" in rows[3][5]  # the silent side's acknowledgement closed
     # The history labels each side's entries with its party.
     timeline = re.findall(r'<div class="what">(.*?)</div>', page, re.S)
-    completed = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", t)).strip() for t in timeline if "Task completed" in t]
+    completed = [html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", t)).strip())
+                 for t in timeline if "Task completed" in t]
     assert [c.split(": ")[0] for c in completed] == [f"{RAISING_SIDE} Task completed", f"{OTHER_SIDE} Task completed"]
-    assert completed[0].endswith("by sam.patel") and completed[1].endswith("by jo.reed")
+    assert completed[0].endswith("by Sam Patel (Professional, Northfield Academy)")
+    assert completed[1].endswith("by Jo Reed (Professional, Children's Social Care)")
     breached = [t for t in timeline if "Deadline breached" in t]
     assert len(breached) == 2 and f'party-raising">{RAISING_SIDE}' in breached[0] \
         and f'party-counterpart">{OTHER_SIDE}' in breached[1]

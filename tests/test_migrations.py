@@ -82,7 +82,10 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
 
         upgrade(directory=directory)  # to the newest schema, data in place
         # The state no longer carries the spec (the deployment's diagram supplies it), and is a fraction of it.
-        stored = db.session.scalar(insert("SELECT state FROM instances WHERE id = 7"))
+        from workflow_app.persistence.encryption import is_ciphertext
+        from workflow_app.persistence.models import ProcessInstance
+        assert is_ciphertext(db.session.scalar(insert("SELECT state FROM instances WHERE id = 7")))  # encrypted at rest
+        stored = db.session.scalar(db.select(ProcessInstance.state).where(ProcessInstance.id == 7))
         assert not has_embedded_spec(stored) and len(stored) * 10 < len(old_state)
         assert db.session.scalar(insert("SELECT role_key FROM tasks WHERE id = :id"), {"id": task.id}) == "professional"
         make_user("admin.user", roles=["Administrator", "Professional"])
@@ -94,7 +97,7 @@ def test_upgrading_a_database_made_by_the_first_migration_keeps_its_escalations(
         assert old["ready_tasks"][0]["party"] is None  # a task from before parties keeps the old rules
         page = app.test_client()
         page.post("/login", data={"username": "admin.user", "password": "correct horse battery"})
-        assert "Escalation raised" in page.get(f"/instances/7").get_data(as_text=True)
+        assert "Escalation raised" in page.get("/instances/7").get_data(as_text=True)
         result = api.complete(task.id, {"date_held": "2026-12-01", "participants": "A, B", "outcome": "unresolved",
                                         "action_plan": "Refer.", "evidence_explored": "Two meetings."})
         assert result["status"] == "running"  # carries on under its own (old) version of the diagram

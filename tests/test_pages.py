@@ -31,6 +31,16 @@ def text(response) -> str:
     return response.get_data(as_text=True)
 
 
+# A field's error message starts with "Error:" for screen readers (GOV.UK Frontend's error message).
+ERROR = re.escape('<span class="govuk-visually-hidden">Error:</span> ')
+
+
+def summary_row(page: str, key: str) -> str:
+    """The value of one row of a GOV.UK summary list."""
+    return re.search(rf'<dt class="govuk-summary-list__key">{re.escape(key)}</dt>'
+                     r'<dd class="govuk-summary-list__value">(.*?)</dd>', page, re.S).group(1).strip()
+
+
 def task_link(page: str) -> str:
     return re.search(r'href="/tasks/([0-9a-f-]{36})"', page).group(1)
 
@@ -66,7 +76,7 @@ def test_raise_then_complete_stage_one_in_the_browser(app, client):
     assert response.status_code == 200
     assert "Escalation 1 started." in page
     assert "Stage 1 – Direct professional to professional discussion" in page
-    assert "sam.patel" in page  # who raised it, in history
+    assert "by Sam Patel" in page  # who raised it, in history, by name
 
     inbox = text(client.get("/inbox"))
     assert "CASE-42" in inbox and "Stage 1 – Direct professional to professional discussion" in inbox
@@ -75,8 +85,8 @@ def test_raise_then_complete_stage_one_in_the_browser(app, client):
 
     task_page = html.unescape(text(client.get(f"/tasks/{task_id}")))
     assert "record the discussion and plan" in task_page  # the raising side's task, not the other side's
-    assert f"<dt>Side</dt><dd><span class=\"party party-raising\">{RAISING_SIDE}</span></dd>" in task_page
-    assert "<dt>Counterpart</dt><dd>Professional</dd>" in task_page  # routed counterpart role
+    assert summary_row(task_page, "Side") == f'<span class="party party-raising">{RAISING_SIDE}</span>'
+    assert summary_row(task_page, "Counterpart") == "Professional"  # routed counterpart role
     assert "Thu 03 Dec 2026, 09:00" in task_page and "All times on this page are Europe/London time" in task_page
 
     done = client.post(f"/tasks/{task_id}", data=record("unresolved"), follow_redirects=True)
@@ -94,7 +104,8 @@ def test_raise_then_complete_stage_one_in_the_browser(app, client):
     assert "completed." in page
     assert "Stage 2 – Direct manager to manager discussion" in page
     # Both sides' entries are in the history, each labelled with its party and agency.
-    assert party_entries(page, "Task completed") == [(RAISING_SIDE, "sam.patel"), (OTHER_SIDE, "jo.reed")]
+    assert party_entries(page, "Task completed") == [(RAISING_SIDE, "Sam Patel (Professional, Northfield Academy)"),
+                                                     (OTHER_SIDE, "Jo Reed (Professional, Children's Social Care)")]
     assert party_entries(page, "Task assigned") == [(RAISING_SIDE, ""), (OTHER_SIDE, ""),
                                                     (RAISING_SIDE, ""), (OTHER_SIDE, "")]
     assert "The threshold for assessment is not met." in page  # the other side's position, in the timeline
@@ -108,9 +119,9 @@ def test_errors_are_shown_next_to_fields_and_values_kept(client, api):
     page = text(response)
     assert response.status_code == 400
     assert "Nothing was saved" in page
-    assert re.search(r'id="err-date_held">Enter a date as YYYY-MM-DD<', page)
-    assert re.search(r'id="err-action_plan">This field is required<', page)
-    assert re.search(r'id="err-evidence_explored">Required when Outcome is', page)
+    assert re.search(rf'id="err-date_held">{ERROR}Enter a date as YYYY-MM-DD<', page)
+    assert re.search(rf'id="err-action_plan">{ERROR}This field is required<', page)
+    assert re.search(rf'id="err-evidence_explored">{ERROR}Required when Outcome is', page)
     assert "Jo and Sam" in page  # what the user typed is kept
     assert "task_completed" not in str(api.instance(1)["history"])
 
@@ -118,7 +129,7 @@ def test_errors_are_shown_next_to_fields_and_values_kept(client, api):
 def test_start_form_errors_create_nothing(client, api):
     response = client.post(f"/protocols/{PROTOCOL}/start", data={**START, "case_reference": ""})
     assert response.status_code == 400
-    assert re.search(r'id="err-case_reference">This field is required<', text(response))
+    assert re.search(rf'id="err-case_reference">{ERROR}This field is required<', text(response))
     assert api.request("GET", "/api/instances") == []
 
 

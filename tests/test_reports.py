@@ -92,18 +92,19 @@ def test_report_pages_and_csv(app, api, dataset):
     make_user("owner", roles=["Process Owner"], protocols=[PROTOCOL])
     client = app.test_client()
     client.post("/login", data={"username": "owner", "password": PASSWORD})
-    dashboard = client.get("/reports").get_data(as_text=True)
-    assert "Safeguarding Children Partnership escalation" in dashboard and "5 escalations" in dashboard
+    dashboard = client.get("/reports").get_data(as_text=True)  # its figures: tests/test_dashboard.py
+    assert "Safeguarding Children Partnership escalation" in dashboard
+    assert f'href="/reports/{PROTOCOL}">Full report' in dashboard
     page = client.get(f"/reports/{PROTOCOL}").get_data(as_text=True)
     assert 'class="chart"' in page and "chart.umd.min.js" in page
-    assert "<td>1.5</td>" in page and "20%" in page
-    stages = list(csv.reader(io.StringIO(client.get(f"/reports/{PROTOCOL}/stages.csv").get_data(as_text=True))))
+    assert '<td class="govuk-table__cell">1.5</td>' in page and "20%" in page
+    stages = list(csv.reader(io.StringIO(client.get(f"/reports/{PROTOCOL}/stages.csv").get_data().decode("utf-8-sig"))))
     assert stages[0][:3] == ["stage", "element id", "closed"]
     assert stages[1][1:] == [ACK1, "4", "1", "1.5", "2.0", "1", "0.200"]
     assert stages[2][1:] == [STAGE1, "4", "1", "2.0", "2.0", "1", "0.200"]
     status = client.get(f"/reports/{PROTOCOL}/status.csv")
     assert status.mimetype == "text/csv" and "attachment" in status.headers["Content-Disposition"]
-    assert list(csv.reader(io.StringIO(status.get_data(as_text=True))))[1:3] == [["running", "2"], ["resolved", "2"]]
+    assert list(csv.reader(io.StringIO(status.get_data().decode("utf-8-sig"))))[1:3] == [["running", "2"], ["resolved", "2"]]
     assert client.get(f"/reports/{PROTOCOL}/nope.csv").status_code == 404
 
 
@@ -188,22 +189,25 @@ def test_history_exports(app, api, dataset):
     client = app.test_client()
     client.post("/login", data={"username": "tester", "password": PASSWORD})
     instance_id = dataset["A"]
-    rows = list(csv.reader(io.StringIO(client.get(f"/instances/{instance_id}/history.csv").get_data(as_text=True))))
-    assert rows[0] == ["at", "kind", "party", "actor", "task", "task_id", "element_id", "data"]
+    exported_csv = client.get(f"/instances/{instance_id}/history.csv").get_data()
+    assert exported_csv.startswith("\ufeff".encode())  # a UTF-8 byte order mark: Excel reads it as UTF-8
+    rows = list(csv.reader(io.StringIO(exported_csv.decode("utf-8-sig"))))
+    assert rows[0][:7] == ["at", "kind", "party", "actor", "task", "task_id", "element_id"]
+    column = {name: i for i, name in enumerate(rows[0])}  # then one column per form field or data key
     kinds = [r[1] for r in rows[1:]]
     stage = ["routed", "notification_sent", "task_assigned", "task_assigned", "task_completed", "task_completed"]
     assert kinds == ["started", *stage, "escalated", *stage, "ended"]
     # Both sides' entries, labelled by party (and agency): who each task went to and who completed it.
     raising_label, other_label = "Raising side (Northfield Academy)", "Other side (Children's Social Care)"
-    assigned = [(r[2], r[6], json.loads(r[7])["assigned_to"]) for r in rows[1:] if r[1] == "task_assigned"]
+    assigned = [(r[2], r[6], r[column["assigned_to"]]) for r in rows[1:] if r[1] == "task_assigned"]
     assert assigned == [(raising_label, STAGE1, "sam.patel"), (other_label, ACK1, "jo.reed"),
                         (raising_label, STAGE2, "mia.lm"), (other_label, ACK2, "max.lm")]
     completed = [r for r in rows[1:] if r[1] == "task_completed"]
     assert [(r[2], r[3], r[6]) for r in completed] == [
         (raising_label, "sam.patel", STAGE1), (other_label, "jo.reed", ACK1),
         (raising_label, "mia.lm", STAGE2), (other_label, "max.lm", ACK2)]
-    assert json.loads(completed[0][7])["outcome"] == "unresolved"
-    assert json.loads(completed[1][7])["counterpart_outcome"] == "resolved"
+    assert completed[0][column["outcome"]] == "unresolved" and completed[0][column["counterpart_outcome"]] == ""
+    assert completed[1][column["counterpart_outcome"]] == "resolved"
     assert rows[1][1:4] == ["started", raising_label, "sam.patel"]
     assert rows[-1][1:3] == ["ended", ""]
     exported = json.loads(client.get(f"/instances/{instance_id}/history.json").get_data(as_text=True))
@@ -216,20 +220,23 @@ def test_history_exports(app, api, dataset):
     assert "15 entries" in record_page and "@media print" not in record_page  # print rules live in app.css
     # The printable record names both sides, and labels each side's stage rows and history entries with its party.
     record_text = html.unescape(record_page)
-    assert f"<dt>{raising_label}</dt><dd>Sam Patel</dd>" in record_text
-    assert f"<dt>{other_label}</dt><dd>Jo Reed</dd>" in record_text
+    assert f"<dt>{raising_label}</dt><dd>Sam Patel (Professional, Northfield Academy)</dd>" in record_text
+    assert f"<dt>{other_label}</dt><dd>Jo Reed (Professional, Children's Social Care)</dd>" in record_text
     titles = {r[6]: r[4] for r in completed}
     row = r"<tr>\s*<td>([^<]*)</td><td>([^<]*)</td>.*?<td>([^<]*)</td><td>[^<]*</td>\s*<td>[^<]*</td></tr>"
     timings = re.findall(row, record_text, re.S)  # (stage, side, closed by) of each row
-    assert timings == [(titles[STAGE1], raising_label, "sam.patel"), (titles[ACK1], other_label, "jo.reed"),
-                       (titles[STAGE2], raising_label, "mia.lm"), (titles[ACK2], other_label, "max.lm")]
+    # People by name, protocol role and agency, not by username (issue 17).
+    sam, jo = "Sam Patel (Professional, Northfield Academy)", "Jo Reed (Professional, Children's Social Care)"
+    mia, max_ = "Mia Lm (Line Manager, Northfield Academy)", "Max Lm (Line Manager, Children's Social Care)"
+    assert timings == [(titles[STAGE1], raising_label, sam), (titles[ACK1], other_label, jo),
+                       (titles[STAGE2], raising_label, mia), (titles[ACK2], other_label, max_)]
     entries = re.findall(r"<li><p><strong>[^<]*</strong> — (.*?)</p>", record_text)
     assert len(entries) == 15
     assert [e for e in entries if "Task completed" in e] == [
-        f"[{raising_label}] Task completed: {titles[STAGE1]}, by sam.patel",
-        f"[{other_label}] Task completed: {titles[ACK1]}, by jo.reed",
-        f"[{raising_label}] Task completed: {titles[STAGE2]}, by mia.lm",
-        f"[{other_label}] Task completed: {titles[ACK2]}, by max.lm"]
+        f"[{raising_label}] Task completed: {titles[STAGE1]}, by {sam}",
+        f"[{other_label}] Task completed: {titles[ACK1]}, by {jo}",
+        f"[{raising_label}] Task completed: {titles[STAGE2]}, by {mia}",
+        f"[{other_label}] Task completed: {titles[ACK2]}, by {max_}"]
 
 
 def test_history_cannot_be_edited_or_deleted(app, api, dataset):

@@ -74,3 +74,32 @@ def test_only_the_data_protection_officer_exports(app, api, people):
     client = app.test_client()
     client.post("/login", data={"username": "tester", "password": PASSWORD})
     assert client.get("/governance/subject-access.json?kind=case&q=CASE-1").status_code == 403
+
+
+def test_search_by_an_e_mail_address_finds_the_contact_s_escalations(app, api, people):
+    """Addresses are encrypted at rest; a search for one (any letter case) still finds its escalations."""
+    theirs = start(api, case_reference="CASE-20", other_professional="", other_contact_name="Lee Moss",
+                   other_contact_email="Lee.Moss@example.org")
+    start(api, case_reference="CASE-21")
+    client = officer_client(app)
+    document = client.get("/governance/subject-access.json?kind=person&q=lee.moss@EXAMPLE.org").get_json()
+    assert [e["id"] for e in document["escalations"]] == [theirs]
+    assert document["escalations"][0]["parties"][1]["contact_email"] == "Lee.Moss@example.org"
+    # A user's own address finds what they did too.
+    by_user = client.get("/governance/subject-access.json?kind=person&q=jo.reed@example.org").get_json()
+    assert {e["case_reference"] for e in by_user["escalations"]} == {"CASE-21"}
+
+
+def test_the_json_api_answers_subject_access_for_the_officer_only(app, api, people):
+    mine = start(api, case_reference="CASE-30")
+    start(api, case_reference="CASE-31")
+    make_user(OFFICER, roles=[people_service.DATA_PROTECTION_OFFICER])
+    document = api.as_user(OFFICER).request("GET", "/api/subject-access?kind=case&q=case-30")
+    assert [e["id"] for e in document["escalations"]] == [mine]
+    assert document["subject"] == {"kind": "case", "query": "case-30"} and document["generated_by"] == OFFICER
+    log = api.request("GET", f"/api/instances/{mine}/access-log")  # the tester owns the protocol
+    assert ("dpo", "subject access export") in {(v["user"], v["what"]) for v in log["views"]}
+    refused = api.as_user("jo.reed").request("GET", "/api/subject-access?kind=case&q=CASE-30", expect=403)
+    assert "data protection officer" in refused["error"]
+    bad = api.as_user(OFFICER).request("GET", "/api/subject-access?kind=child&q=x", expect=400)
+    assert "kind" in bad["fields"]

@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.pool import NullPool
 
-from conftest import Api, london
+from conftest import TEST_ENCRYPTION_KEY, Api, london
 from test_notifications import smtp, smtp_port  # noqa: F401  (fixtures: a real SMTP server on loopback)
 from test_partnership_escalation import people, start  # noqa: F401  (people: a fixture)
 from test_timers import assert_stage1_deadline_passed_without_escalating, breaches
@@ -331,6 +331,7 @@ def test_worker_survives_a_postgresql_restart_and_sends_the_mail(app_factory, sm
     context = app.app_context()
     context.push()
     env = {**os.environ, "DATABASE_URL": url.render_as_string(hide_password=False), "WORKFLOW_SECRET_KEY": "t",
+           "WORKFLOW_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
            "WORKFLOW_SMTP_HOST": "127.0.0.1", "WORKFLOW_SMTP_PORT": str(smtp_port), "PYTHONUNBUFFERED": "1"}
     log_path = Path(os.environ.get("PYTEST_TMP", "/tmp")) / f"fault-worker-{os.getpid()}.log"
     with open(log_path, "w") as log_file:
@@ -388,7 +389,8 @@ def test_production_script_restarts_a_worker_killed_with_sigkill(app_factory, tm
     with app.app_context():
         url = db.engine.url.render_as_string(hide_password=False)
         db.session.remove()
-    env = {**os.environ, "DATABASE_URL": url, "WORKFLOW_SECRET_KEY": "t", "SWEEP_SECONDS": "0.2",
+    env = {**os.environ, "DATABASE_URL": url, "WORKFLOW_SECRET_KEY": "t",
+           "WORKFLOW_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY, "SWEEP_SECONDS": "0.2",
            "WORKER_RESTART_SECONDS": "0.1", "PYTHONUNBUFFERED": "1"}
     log_path = tmp_path / "supervisor.log"
     with open(log_path, "w") as log_file:

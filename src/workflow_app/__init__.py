@@ -32,6 +32,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         logging.getLogger(name).setLevel(logging.WARNING)
 
     db.init_app(app)
+    from workflow_app.persistence import encryption
+    encryption.init_app(app)  # a malformed key stops the start, in plain words, not the first database read
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -248,9 +248,60 @@ def users_set_password(username: str, password: str) -> None:
     click.echo(f"password of {username} changed")
 
 
+# -- encryption at rest (persistence/encryption.py) -----------------------------------------------------------
+
+encryption_cli = AppGroup("encryption", help="Keys of the data encrypted at rest: status, rotate, new-key.")
+
+
+@encryption_cli.command("new-key")
+def encryption_new_key() -> None:
+    """Print a new random Fernet key (put it first in WORKFLOW_ENCRYPTION_KEYS, then run `rotate`)."""
+    from workflow_app.persistence import encryption
+    click.echo(encryption.new_key())
+
+
+@encryption_cli.command("status")
+def encryption_status() -> None:
+    """Per encrypted column: values under the newest key, under older keys, and readable by no key."""
+    from workflow_app.persistence import encryption
+    ring = _keyring()
+    click.echo(f"keys: {', '.join(encryption.fingerprint(k) for k in ring.keys)} (newest first)"
+               + (" - development key derived from SECRET_KEY" if ring.development else ""))
+    with db.engine.connect() as connection:
+        report = encryption.status(connection, db.metadata, ring)
+    for column in report:
+        click.echo(f"{column.name:<34} newest {column.newest:>7}  older {column.older:>7}  "
+                   f"unreadable {column.unreadable:>5}  empty {column.empty:>7}")
+    older, unreadable = sum(c.older for c in report), sum(c.unreadable for c in report)
+    click.echo("all values are under the newest key; older keys can be removed" if not older and not unreadable
+               else f"{older} value(s) under older keys (run `encryption rotate`), {unreadable} readable by no key")
+
+
+@encryption_cli.command("rotate")
+@click.option("--batch", type=click.IntRange(1, 100_000), default=500, show_default=True,
+              help="Rows per transaction.")
+def encryption_rotate(batch: int) -> None:
+    """Re-encrypt every value under an older key with the newest key (idempotent: run again after a stop)."""
+    from workflow_app.persistence import encryption
+    ring = _keyring()
+    rotated = encryption.rotate(db.engine, db.metadata, ring, batch=batch)
+    for name, count in rotated.items():
+        click.echo(f"{name:<34} re-encrypted {count}")
+    click.echo(f"{sum(rotated.values())} value(s) re-encrypted with the newest key; "
+               "check `encryption status` before removing an old key")
+
+
+def _keyring():
+    from workflow_app.persistence import encryption
+    try:
+        return encryption.init_app(current_app)
+    except encryption.EncryptionError as error:
+        raise click.ClickException(str(error)) from None
+
+
 # -- operating running escalations (services/operations.py, services/version_migration.py) ---------------
 
-escalations_cli = AppGroup("escalations", help="Suspend, resume, retry or migrate one running escalation.")
+escalations_cli = AppGroup("escalations", help="Suspend, resume, retry, move back or migrate one running escalation.")
 migrations_cli = AppGroup("migrations", help="Move open escalations to another version of their protocol.")
 
 
@@ -316,6 +367,19 @@ def escalations_retry(instance_id: int, reason: str, username: str) -> None:
     from workflow_app.services import operations
     instance = _service_call(lambda: operations.retry(instance_id, reason, user=_operator(username)))
     click.echo(f"escalation {instance_id} is {instance.status}")
+
+
+@escalations_cli.command("move-back")
+@click.argument("instance_id", type=int)
+@click.option("--to", "element_id", required=True, help="Element id of a task the escalation has already passed.")
+@click.option("--reason", required=True)
+@_by
+def escalations_move_back(instance_id: int, element_id: str, reason: str, username: str) -> None:
+    """Move an escalation back to a task it has already passed; that task opens again, due afresh."""
+    from workflow_app.services import operations
+    instance = _service_call(lambda: operations.move_back(instance_id, element_id, reason,
+                                                          user=_operator(username)))
+    click.echo(f"escalation {instance_id} moved back; now at {instance.current_stage or 'no open task'}")
 
 
 @escalations_cli.command("migrate")
@@ -396,5 +460,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(notifications_cli)
     app.cli.add_command(retention_cli)
+    app.cli.add_command(encryption_cli)
     app.cli.add_command(escalations_cli)
     app.cli.add_command(migrations_cli)

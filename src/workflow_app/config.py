@@ -27,6 +27,9 @@ def from_environment(instance_path: Path) -> dict:
     default_db = f"sqlite:///{instance_path / 'workflow_app.db'}"
     return {
         "SECRET_KEY": os.environ.get("WORKFLOW_SECRET_KEY") or _development_secret(instance_path),
+        # Fernet keys for data encrypted at rest (persistence/encryption.py), comma-separated, newest first; unset:
+        # a development key derived from SECRET_KEY (scripts/serve-production.sh refuses to start without it).
+        "ENCRYPTION_KEYS": _csv(os.environ.get("WORKFLOW_ENCRYPTION_KEYS")),
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL", default_db),
         "BPMN_DIR": Path(os.environ.get("WORKFLOW_BPMN_DIR", PROJECT_ROOT / "bpmn")),
         "DMN_DIR": Path(os.environ.get("WORKFLOW_DMN_DIR", PROJECT_ROOT / "dmn")),

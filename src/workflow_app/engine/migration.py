@@ -79,7 +79,8 @@ def check(state: str, old: ProcessBundle, new: ProcessBundle, mapping: dict[str,
                 continue  # the predicted future is rebuilt from the new diagram
             name = task.task_spec.name
             mapped = new_name(name, mapping)
-            element = task.task_spec.bpmn_id
+            # A spec SpiffWorkflow derived from an element (``review.BoundaryEventSplit``) follows that element.
+            element = task.task_spec.bpmn_id or (name.rsplit(".", 1)[0] if "." in name else None)
             if target is None or mapped not in target.task_specs:
                 if element and element not in result.unmapped:
                     result.unmapped.append(element)
@@ -93,6 +94,12 @@ def check(state: str, old: ProcessBundle, new: ProcessBundle, mapping: dict[str,
                     if opened not in result.open_elements:
                         result.open_elements.append(opened)
     return result
+
+
+def element_ids(bundle: ProcessBundle) -> list[str]:
+    """The ids of the elements a plan can map to: the flow elements of the process and its subprocesses."""
+    specs = [bundle.spec, *dict(bundle.subprocess_specs or {}).values()]
+    return sorted({spec.bpmn_id for process in specs for spec in process.task_specs.values() if spec.bpmn_id})
 
 
 def migrate(state: str, old: ProcessBundle, new: ProcessBundle, mapping: dict[str, str]) -> str:

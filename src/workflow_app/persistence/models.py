@@ -17,6 +17,7 @@ from sqlalchemy import (DDL, JSON, Boolean, Column, DateTime, ForeignKey, Index,
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from workflow_app.extensions import db
+from workflow_app.persistence.encryption import EncryptedAddress, EncryptedJSON, EncryptedText
 
 
 class UTCDateTime(TypeDecorator):
@@ -101,7 +102,7 @@ class User(UserMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(EncryptedAddress, default="")  # encrypted at rest (persistence/encryption.py)
     password_hash: Mapped[str] = mapped_column(String(300))
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True, index=True)
     line_manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
@@ -164,7 +165,10 @@ class ProcessInstance(db.Model):
                       Index("ix_instances_protocol_status_started", "protocol_key", "status", "started_at"),
                       Index("ix_instances_started_at", "started_at"),
                       # covers the report drill-down "protocol + stage reached + dates" without reading rows
-                      Index("ix_instances_protocol_stage_started", "protocol_key", "stage_reached", "started_at"))
+                      Index("ix_instances_protocol_stage_started", "protocol_key", "stage_reached", "started_at"),
+                      # the owner's dashboard: open escalations per stage, and escalations closed per month
+                      Index("ix_instances_protocol_status_stage", "protocol_key", "status", "stage_reached"),
+                      Index("ix_instances_protocol_ended", "protocol_key", "ended_at"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
@@ -174,8 +178,9 @@ class ProcessInstance(db.Model):
     current_stage: Mapped[str | None] = mapped_column(String(300))
     # Title of the furthest stage task this instance has reached (tasks with a `stage` property).
     stage_reached: Mapped[str | None] = mapped_column(String(300), nullable=True, index=True)
-    state: Mapped[str] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The engine state and the workflow data hold every submitted form: encrypted at rest.
+    state: Mapped[str] = mapped_column(EncryptedText)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_by: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -244,7 +249,7 @@ class TaskRecord(db.Model):
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True, index=True)
     rung: Mapped[str | None] = mapped_column(String(100), nullable=True)
     contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    contact_email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_email: Mapped[str | None] = mapped_column(EncryptedAddress, nullable=True)
     # Order of creation within the instance (tasks made in one step share a timestamp; who held a side's
     # previous rung must not depend on how the database breaks that tie).
     seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -278,7 +283,7 @@ class HistoryEntry(db.Model):
     task: Mapped[str | None] = mapped_column(String(300), nullable=True)
     task_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     element_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)  # submitted form data: encrypted
     party: Mapped[str | None] = mapped_column(String(20), nullable=True)  # raising / counterpart, when one side acted
 
     instance: Mapped[ProcessInstance] = relationship(back_populates="history")
@@ -296,7 +301,7 @@ class EscalationParty(db.Model):
     agency_id: Mapped[int | None] = mapped_column(ForeignKey("agencies.id"), nullable=True)
     person_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     contact_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    contact_email: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    contact_email: Mapped[str | None] = mapped_column(EncryptedAddress, nullable=True)
 
     agency: Mapped[Agency | None] = relationship()
     person: Mapped[User | None] = relationship()
@@ -316,7 +321,7 @@ class ExternalLink(db.Model):
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
     nonce: Mapped[str] = mapped_column(String(64))
     contact_name: Mapped[str] = mapped_column(String(200))
-    contact_email: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(EncryptedAddress)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -335,9 +340,11 @@ class OutboxMessage(db.Model):
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"), nullable=True, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
     kind: Mapped[str] = mapped_column(String(40))  # notification, digest
-    recipient_email: Mapped[str] = mapped_column(String(200))
+    # Encrypted at rest: the address, and the body (it quotes the escalation); the subject names only the
+    # case reference and the task.
+    recipient_email: Mapped[str] = mapped_column(EncryptedAddress)
     subject: Mapped[str] = mapped_column(String(300))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(EncryptedText)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending sending sent failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -472,8 +479,8 @@ class Rectification(db.Model):
     history_id: Mapped[int] = mapped_column(ForeignKey("history.id"))
     superseded_by_id: Mapped[int | None] = mapped_column(ForeignKey("history.id"), nullable=True)
     field: Mapped[str] = mapped_column(String(200))
-    old_value: Mapped[Any] = mapped_column(JSON, nullable=True)
-    new_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    old_value: Mapped[Any] = mapped_column(EncryptedJSON, nullable=True)
+    new_value: Mapped[Any] = mapped_column(EncryptedJSON, nullable=True)
     reason: Mapped[str] = mapped_column(Text)
     by: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,7 +12,7 @@ from workflow_app.services import events
 
 KINDS = ("started", "task_completed", "routed", "timer_fired", "deadline_breached", "escalated",
          "task_cancelled", "task_assigned", "ended", "error", "suspended", "resumed", "retried", "migrated",
-         "rectified")
+         "rectified", "moved_back")
 
 
 def record(instance: ProcessInstance, kind: str, *, actor: str | None = None, task: str | None = None,

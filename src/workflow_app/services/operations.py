@@ -7,6 +7,13 @@ deadlines that fell due during the suspension: ``fire`` them now (breaches recor
 
 Retry: an escalation in ``error`` (a decision table with no matching rule, a failing expression) runs again from
 the step that failed, usually after it was moved to a fixed version (services/version_migration.py).
+Move back: an escalation that is running or stopped by an error goes back to a person's task it has already
+passed (engine/rewind.py), e.g. from Stage 2 back to Stage 1. The tasks open now are withdrawn; the earlier task
+opens again, assigned as the protocol routes it (to whoever held that role on this escalation before, as for any
+new task: the operator's own roles play no part), and its deadlines are counted afresh from the moment of the
+move (the old due dates belonged to a task that was completed; a task reopened days later would otherwise be
+overdue at once). History records who, why, from where and to where.
+
 Every operation writes a history entry with who and why.
 """
 from __future__ import annotations
@@ -18,8 +25,9 @@ from typing import Any
 from workflow_app import clock
 from workflow_app.engine import EngineError
 from workflow_app.engine import migration as engine_migration
+from workflow_app.engine import rewind
 from workflow_app.persistence.models import ProcessInstance, User
-from workflow_app.services import access, history, instances
+from workflow_app.services import access, events, instances
 from workflow_app.services.deployments import bundle_for
 from workflow_app.services.errors import Conflict, InvalidInput
 
@@ -58,7 +66,7 @@ def suspend(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
     now = clock.now()
     instance.suspended_at, instance.suspended_by, instance.suspend_reason = now, user.username, reason
     instance.updated_at = now
-    history.record(instance, "suspended", actor=user.username, data={"reason": reason}, at=now)
+    events.publish(instance, "suspended", actor=user.username, data={"reason": reason}, at=now)
     instances._commit()
     return instance
 
@@ -85,7 +93,7 @@ def resume(instance_id: int, deadlines: str, *, user: User, reason: str = "") ->
             engine, lambda due: calendar.add_working_days(due, days) if since < due <= now else None)
     instance.suspended_at = instance.suspended_by = instance.suspend_reason = None
     instance.updated_at = now
-    history.record(instance, "resumed", actor=user.username, at=now,
+    events.publish(instance, "resumed", actor=user.username, at=now,
                    data={"deadlines": deadlines, "suspended_since": since.isoformat(), "working_days_suspended": days,
                          "reason": (reason or "").strip(),
                          "moved": [{"element_id": e, "from": old.isoformat(), "to": new.isoformat()}
@@ -113,7 +121,7 @@ def retry(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
     reason = _reason(reason, "retried")
     engine = instances._load_engine(instance)
     now = clock.now()
-    history.record(instance, "retried", actor=user.username, at=now,
+    events.publish(instance, "retried", actor=user.username, at=now,
                    data={"reason": reason, "version": instance.deployment.version,
                          "previous_error": instance.error_message})
     instance.status, instance.error_message = instances.RUNNING, None
@@ -123,6 +131,51 @@ def retry(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
     except EngineError as exc:
         error = exc
     instances._apply(instance, engine, error=error, actor=user)
+    instances._commit()
+    if error is not None:
+        raise Conflict(f"The escalation stopped again: {error}. Its history records the attempt.")
+    return instance
+
+
+def earlier_tasks(instance: ProcessInstance) -> list[rewind.EarlierTask]:
+    """The person's tasks an open escalation can be moved back to (none once it has ended)."""
+    if instance.status not in (instances.RUNNING, "error"):
+        return []
+    return rewind.earlier_tasks(instances._load_engine(instance))
+
+
+@instances.concurrency_safe
+def move_back(instance_id: int, element_id: str, reason: str, *, user: User) -> ProcessInstance:
+    """Move a running or errored escalation back to the task ``element_id`` it has already passed."""
+    instance = instances.get_instance(instance_id)
+    _require_operator(user, instance, "move back")
+    if instance.status not in (instances.RUNNING, "error"):
+        raise Conflict(f"This escalation is {instance.status}; only a running escalation or one stopped by an "
+                       "error can be moved back.")
+    if instance.suspended_at is not None:
+        raise Conflict("This escalation is suspended; resume it before moving it back.")
+    reason = _reason(reason, "moved back")
+    engine = instances._load_engine(instance)
+    names = engine.bundle.element_names
+    choices = rewind.earlier_tasks(engine)
+    choice = next((c for c in choices if element_id in c.element_ids), None)
+    if choice is None:
+        offered = ", ".join(f"{c.element_id} ('{c.title}')" for c in choices) or "none"
+        raise InvalidInput({"to": f"Choose a task this escalation has already passed: {offered}"},
+                           f"This escalation has not passed a task '{element_id}' it could go back to")
+    now = clock.now()
+    error = None
+    try:
+        moved = rewind.move_back(engine, element_id)
+    except EngineError as exc:
+        moved, error = rewind.MoveBack(to_elements=choice.element_ids), exc
+    events.publish(instance, "moved_back", actor=user.username, at=now, element_id=element_id, task=choice.title,
+                   data={"reason": reason, "to": element_id, "to_title": choice.title,
+                         "reopened": [{"element_id": e, "title": names.get(e, e)} for e in moved.to_elements],
+                         "from": [{"element_id": e, "title": names.get(e, e)} for e in moved.from_elements],
+                         "previous_error": instance.error_message if instance.status == "error" else None})
+    instance.status, instance.error_message = instances.RUNNING, None
+    instances._apply(instance, engine, error=error)  # no actor: the reopened task is routed by the protocol
     instances._commit()
     if error is not None:
         raise Conflict(f"The escalation stopped again: {error}. Its history records the attempt.")

@@ -13,7 +13,7 @@ from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import (Agency, ProcessInstance, ReportProtocolFact, TaskRecord, User,
                                              instance_agencies)
-from workflow_app.services import access, people, report_facts
+from workflow_app.services import access, report_facts
 from workflow_app.services.errors import InvalidInput
 
 PAGE_SIZE = 50

@@ -119,6 +119,14 @@ class Worker:
                 log.exception("mail delivery failed; retrying")
                 errors.append(f"mail delivery: {_describe(exc)}")
                 _reset_session()
+            try:  # migration batches started in the UI/API carry on here (services/version_migration.py)
+                from workflow_app.services import version_migration
+                if moved := version_migration.run_pending_batches().handled:
+                    self._say(f"migration batches: {moved} escalation(s) handled")
+            except Exception as exc:  # noqa: BLE001
+                log.exception("migration batches failed; retrying")
+                errors.append(f"migration batches: {_describe(exc)}")
+                _reset_session()
             if errors:
                 self.last_error, self.last_error_at = "; ".join(errors), clock.now()
             try:

@@ -1,3 +1,12 @@
+// Loaded as a module (base.html): GOV.UK Frontend and MOJ Frontend initialise their components (error summary,
+// character count, notification banners, service navigation, MOJ sortable table and filter) on every page.
+import { initAll as initGovUk } from "./vendor/govuk/govuk-frontend.min.js";
+import { initAll as initMoj } from "./vendor/moj/moj-frontend.min.js";
+
+document.body.classList.add("govuk-frontend-supported");  // what GOV.UK's inline snippet does (the CSP forbids it)
+initGovUk();
+initMoj();
+
 // Repeating form sections: "Add a row" copies the last row with empty cells and the next index.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("[data-add-row]");
@@ -107,35 +116,5 @@ document.addEventListener("DOMContentLoaded", () => {
     applyHideConditions(form);
     form.addEventListener("input", () => applyHideConditions(form));
     form.addEventListener("change", () => applyHideConditions(form));
-  });
-});
-
-// Text limits counted on the page (the limit is the diagram's maxlength, else a default: services/form_validation.py).
-function countDown(input, counter) {
-  const left = Number(input.dataset.count) - input.value.length;
-  counter.textContent = `${left.toLocaleString("en-GB")} of ${Number(input.dataset.count).toLocaleString("en-GB")} characters left`;
-  counter.classList.toggle("near-limit", left < Number(input.dataset.count) / 10);
-}
-
-document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("[data-count]").forEach((input) => {
-    const counter = document.createElement("p");
-    counter.className = "hint counter";
-    counter.id = `${input.id}-count`;
-    input.insertAdjacentElement("afterend", counter);
-    input.setAttribute("aria-describedby", [input.getAttribute("aria-describedby"), counter.id].filter(Boolean).join(" "));
-    countDown(input, counter);
-    input.addEventListener("input", () => countDown(input, counter));
-  });
-  // After a failed submit, focus goes to the summary of errors, whose links lead to the fields.
-  const summary = document.getElementById("error-summary");
-  if (summary) summary.focus();
-  document.querySelectorAll(".error-summary a[href^='#']").forEach((link) => {
-    link.addEventListener("click", (event) => {
-      const target = document.getElementById(link.getAttribute("href").slice(1));
-      if (!target) return;
-      event.preventDefault();
-      target.focus();
-    });
   });
 });

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from workflow_app.extensions import csrf
-from workflow_app.web import admin, api, auth, governance, metrics, owners, policy, respond, security, ui
+from workflow_app.web import admin, api, auth, governance, metrics, operations, owners, policy, respond, security, ui
 from workflow_app.web.presenters import register_template_helpers
 
 
@@ -16,6 +16,7 @@ def register_web(app: Flask) -> None:
     app.register_blueprint(owners.bp)
     app.register_blueprint(governance.bp)
     app.register_blueprint(policy.bp)
+    app.register_blueprint(operations.bp)  # operators: delivery log, move back
     app.register_blueprint(admin.bp, url_prefix="/admin")
     app.register_blueprint(api.bp, url_prefix="/api")
     csrf.exempt(api.bp)  # bearer-token clients; cookies are not accepted by the API

@@ -261,7 +261,7 @@ def reassign_task(task_id: str):
 # -- operating running escalations: suspend, resume, retry, migrate (services/operations.py,
 #    services/version_migration.py) ------------------------------------------------------------------------
 
-from workflow_app.services import operations, version_migration  # noqa: E402  (kept with the routes that use them)
+from workflow_app.services import deliveries, operations, version_migration  # noqa: E402  (kept with the routes that use them)
 
 
 @bp.get("/instances/<int:instance_id>/operations")
@@ -293,6 +293,26 @@ def resume_instance(instance_id: int):
 def retry_instance(instance_id: int):
     instance = operations.retry(instance_id, request.context.json.reason, user=current_user)
     return jsonify(operations.state_dict(instance))
+
+
+@bp.post("/instances/<int:instance_id>/move-back")
+@api_spec.validate(json=schemas.MoveBackBody, resp=_responses(HTTP_200=schemas.OperationsOut), tags=["operations"])
+def move_back_instance(instance_id: int):
+    """Move a running or errored escalation back to a person's task it has already passed (process owners of
+    the protocol, administrators); the earlier task opens again with deadlines counted from now."""
+    body = request.context.json
+    instance = operations.move_back(instance_id, body.to, body.reason, user=current_user)
+    return jsonify(operations.state_dict(instance))
+
+
+@bp.get("/instances/<int:instance_id>/earlier-tasks")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.EarlierTasksOut), tags=["operations"])
+def earlier_tasks(instance_id: int):
+    """The tasks an escalation can be moved back to (element ids for ``move-back``'s ``to``)."""
+    instance = instances.get_instance(instance_id)
+    access.require_see_instance(current_user, instance)
+    return jsonify({"tasks": [{"element_id": t.element_id, "title": t.title}
+                              for t in operations.earlier_tasks(instance)]})
 
 
 @bp.post("/instances/<int:instance_id>/migrate")
@@ -342,6 +362,44 @@ def run_migration(batch_id: int):
     version_migration.require_migrator(current_user, batch.protocol_key)
     batch = version_migration.run_batch(batch_id, request.context.query.limit)
     return jsonify(version_migration.batch_dict(batch))
+
+
+# -- data protection (issue 18) -------------------------------------------------------------------------------
+
+@bp.get("/instances/<int:instance_id>/access-log")
+@api_spec.validate(resp=_responses(HTTP_200=schemas.AccessLogOut), tags=["data protection"])
+def get_access_log(instance_id: int):
+    """Everyone who viewed the escalation, oldest first (the protocol's process owners and data protection
+    officers only)."""
+    instance = instances.get_instance(instance_id)
+    access_log.require_read_log(current_user, instance)
+    return jsonify({"instance": instance.id, "views": [access_log.to_dict(e) for e in access_log.views_of(instance.id)]})
+
+
+@bp.get("/subject-access")
+@api_spec.validate(query=schemas.SubjectQuery, resp=_responses(HTTP_200=schemas.SubjectAccessOut),
+                   tags=["data protection"])
+def get_subject_access():
+    """Everything held about a child's case or a person, across every escalation (data protection officers
+    only; each escalation in it is logged as viewed by this export)."""
+    from workflow_app.services import subject_access
+    query = request.context.query
+    return jsonify(subject_access.export(subject_access.Subject(query.kind, query.q), user=current_user))
+
+
+@bp.get("/deliveries")
+@api_spec.validate(query=schemas.DeliveriesQuery, resp=_responses(HTTP_200=schemas.DeliveriesOut),
+                   tags=["operations"])
+def list_deliveries():
+    """The delivery log: webhook and e-mail deliveries about the escalations of the protocols the caller owns
+    (administrators: all), newest first."""
+    if not deliveries.can_read(current_user):
+        access.refuse(current_user, "read deliveries", "deliveries",
+                      "The delivery log is for process owners and administrators.")
+    query = request.context.query
+    items = deliveries.deliveries(current_user, status=query.status, channel=query.channel,
+                                  instance_id=query.instance, limit=query.limit)
+    return jsonify({"deliveries": [deliveries.to_dict(d) for d in items]})
 
 
 def _batch_filters(body) -> dict:

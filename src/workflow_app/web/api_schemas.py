@@ -290,6 +290,21 @@ class RetryBody(BaseModel):
     reason: str = Field(default="", description="Why it is retried, e.g. the fixed version it now runs")
 
 
+class MoveBackBody(BaseModel):
+    to: str = Field(min_length=1, description="Element id of a person's task the escalation has already passed "
+                                              "(see GET /api/instances/<id>/earlier-tasks)")
+    reason: str = Field(default="", description="Why it is moved back (required; kept in its history)")
+
+
+class EarlierTaskOut(_Strict):
+    element_id: str
+    title: str
+
+
+class EarlierTasksOut(_Strict):
+    tasks: list[EarlierTaskOut]
+
+
 class MigrateBody(BaseModel):
     to_version: int | None = Field(default=None, description="Target version; the latest when left out")
     mapping: dict[str, str] = Field(default_factory=dict, description="Old element id -> new element id, for "
@@ -375,3 +390,66 @@ class BatchOut(_Strict):
     finished_at: str | None
     counts: dict[str, int]
     failed: list[BatchFailureOut]
+
+
+# --- data protection (issue 18) -------------------------------------------------------------------------
+
+class AccessLogEntryOut(_Strict):
+    at: str = Field(description="When (ISO 8601, UTC)")
+    instance: int
+    user: str = Field(description="Username, or the contact and link id for a view by e-mailed link")
+    what: str = Field(description="Kind of view, in words (instance page, API (instance), task page, ...)")
+    client: str = Field(description="Client address of the request")
+    outside_agency: bool = Field(description="The viewer belongs to an agency that is not a party to it")
+
+
+class AccessLogOut(_Strict):
+    instance: int
+    views: list[AccessLogEntryOut]
+
+
+class SubjectQuery(BaseModel):
+    kind: Literal["case", "person"] = Field(default="case", description="A child's case reference or a person")
+    q: str = Field(min_length=1, max_length=200,
+                   description="Case reference (exact, any letter case), or a person's name, username or e-mail")
+
+
+class SubjectOut(_Strict):
+    kind: str
+    query: str
+
+
+class SubjectAccessOut(_Strict):
+    subject: SubjectOut
+    generated_at: str
+    generated_by: str
+    escalations: list[dict[str, Any]] = Field(
+        description="Per escalation: details, data, parties, tasks, history, rectifications and access log")
+
+
+class DeliveriesQuery(BaseModel):
+    status: Literal["delivered", "pending", "retrying", "failed"] | None = Field(default=None)
+    channel: Literal["webhook", "email"] | None = Field(default=None)
+    instance: int | None = Field(default=None, description="Only the deliveries about this escalation")
+    limit: int = Field(default=200, ge=1, le=1000)
+
+
+class DeliveryOut(_Strict):
+    id: int
+    channel: Literal["webhook", "email"]
+    event: str
+    event_id: str | None
+    instance_id: int | None
+    case_reference: str | None
+    protocol: str | None
+    target: str
+    status: Literal["delivered", "pending", "retrying", "failed"]
+    attempts: int
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    next_attempt_at: str | None
+
+
+class DeliveriesOut(_Strict):
+    deliveries: list[DeliveryOut]

@@ -7,11 +7,12 @@ import io
 import json
 from typing import Iterable
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, Response, jsonify, render_template, request
 from flask_login import current_user
 
 from workflow_app import clock
-from workflow_app.services import access, access_log, deployments, history, instances, parties, reports
+from workflow_app.services import (access, access_log, dashboard as dashboards, deployments, history, instances,
+                                   parties, people, reports)
 from workflow_app.services.errors import NotFound
 from workflow_app.web.presenters import set_page_zone
 
@@ -19,19 +20,44 @@ bp = Blueprint("owners", __name__)
 
 
 def csv_response(filename: str, header: list[str], rows: Iterable[Iterable]) -> Response:
+    """A CSV download that starts with a UTF-8 byte order mark, so Excel reads accents and dashes as UTF-8."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(header)
     writer.writerows(rows)
-    return Response(buffer.getvalue(), mimetype="text/csv",
+    return Response(buffer.getvalue(), mimetype="text/csv",  # werkzeug adds "; charset=utf-8"
                     headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 @bp.get("/reports")
 def dashboard():
-    summaries = [(deployments.require_latest(key), reports.protocol_report(key))
-                 for key in reports.reportable_protocols(current_user)]
-    return render_template("reports/dashboard.html", summaries=summaries)
+    """The process owner's landing page: one protocol's dashboard (``?protocol=``, else the one of theirs with
+    the most running escalations), with the other protocols they own a click away."""
+    owned = [deployments.require_latest(key) for key in reports.reportable_protocols(current_user)]
+    if not owned:
+        if not (current_user.has_role(people.PROCESS_OWNER) or access.is_admin(current_user)):
+            access.refuse(current_user, "read dashboard", "reports",
+                          "The dashboard is for process owners and administrators.")
+        return render_template("reports/dashboard.html", owned=[], board=None)
+    wanted = request.args.get("protocol")
+    chosen = next((d for d in owned if d.protocol_key == wanted), None)
+    if wanted and chosen is None:
+        deployments.require_latest(wanted)  # 404 for an unknown protocol
+        reports.require_reports(current_user, wanted)  # 403 for someone else's
+    if chosen is None:
+        busiest = dashboards.busiest([d.protocol_key for d in owned])
+        chosen = next(d for d in owned if d.protocol_key == busiest)
+    set_page_zone(chosen)
+    return render_template("reports/dashboard.html", owned=owned, board=dashboards.protocol_dashboard(chosen),
+                           open_stage_filter=dashboards.open_stage_filter)
+
+
+@bp.get("/reports/<key>/heatmap.json")
+def heatmap(key: str):
+    deployment = deployments.require_latest(key)
+    reports.require_reports(current_user, key)
+    return jsonify(dashboards.heatmap(deployment))
 
 
 @bp.get("/reports/<key>")
@@ -73,19 +99,36 @@ def _visible_instance(instance_id: int, view: str):
     return instance
 
 
-HISTORY_HEADER = ["at", "kind", "party", "actor", "task", "task_id", "element_id", "data"]
+HISTORY_HEADER = ["at", "kind", "party", "actor", "task", "task_id", "element_id"]
 
 
-def history_rows(instance) -> list[list]:
-    return [[h.at.isoformat(), h.kind, parties.label(instance, h.party) or "", h.actor or "", h.task or "",
-             h.task_id or "", h.element_id or "", json.dumps(h.data, ensure_ascii=False, sort_keys=True)]
+def history_rows(instance) -> tuple[list[str], list[list]]:
+    """The history as a header and rows: the fixed columns, then one column per form field or data key (in the
+    order they first appear), so a spreadsheet can filter and sort on them; a list is one '; '-joined cell and
+    a table (rows of a repeating section) stays JSON in its cell."""
+    keys = list(dict.fromkeys(key for h in instance.history for key in (h.data or {})))
+    rows = [[h.at.isoformat(), h.kind, parties.label(instance, h.party) or "", h.actor or "", h.task or "",
+             h.task_id or "", h.element_id or "", *(_csv_cell((h.data or {}).get(key)) for key in keys)]
             for h in instance.history]
+    return [*HISTORY_HEADER, *keys], rows
+
+
+def _csv_cell(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list) and not any(isinstance(v, (dict, list)) for v in value):
+        return "; ".join(str(v) for v in value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
 
 
 @bp.get("/instances/<int:instance_id>/history.csv")
 def history_csv(instance_id: int):
     instance = _visible_instance(instance_id, "history_csv")
-    return csv_response(f"escalation-{instance.id}-history.csv", HISTORY_HEADER, history_rows(instance))
+    return csv_response(f"escalation-{instance.id}-history.csv", *history_rows(instance))
 
 
 @bp.get("/instances/<int:instance_id>/history.json")

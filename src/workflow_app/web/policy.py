@@ -5,8 +5,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from workflow_app.extensions import db
-from workflow_app.services import access, deployments
-from workflow_app.services.errors import DeploymentFailed
+from workflow_app.services import access, deployments, version_migration
+from workflow_app.services.errors import DeploymentFailed, InvalidInput
 
 bp = Blueprint("policy", __name__)
 MAX_FILE_BYTES = 2 * 1024 * 1024
@@ -14,6 +14,8 @@ MAX_FILE_BYTES = 2 * 1024 * 1024
 
 @bp.before_request
 def policy_editors_only():
+    if request.endpoint in MIGRATION_PAGES:  # process owners too: version_migration.require_migrator checks
+        return
     if not access.can_deploy(current_user):
         access.refuse(current_user, "deploy diagrams", request.path, "Only policy editors can deploy diagrams.")
 
@@ -106,3 +108,54 @@ def confirm():
     else:
         flash(f"{d.name}: these files are already version {d.version}; nothing was deployed.", "info")
     return redirect(url_for("policy.versions"))
+
+
+# -- migration plans: move a protocol's open escalations to another deployed version (services/version_migration.py)
+
+MIGRATION_PAGES = ("policy.migration_plan", "policy.migration_batch")
+FILTERS = ("from_version", "status", "element")
+
+
+def _plan_form() -> tuple[int | None, dict[str, str], dict[str, str]]:
+    """(target version, mapping, filters) from the plan form (GET arguments or POST fields)."""
+    values = request.values
+    version = values.get("to_version", type=int)
+    mapping = {k[len("map-"):]: v for k, v in values.items() if k.startswith("map-")}
+    filters = {k: values[k] for k in FILTERS if values.get(k)}
+    return version, mapping, filters
+
+
+@bp.route("/deployments/<key>/migrate", methods=["GET", "POST"])
+def migration_plan(key: str):
+    """Pick the target version, map what it lacks, choose which open escalations, preview, start a batch (the
+    worker then moves them; the batch page shows its progress)."""
+    version, mapping, filters = _plan_form()
+    error = None
+    if request.method == "POST" and request.form.get("action") == "start":
+        try:
+            batch = version_migration.create_batch(key, version, mapping, filters, user=current_user,
+                                                   reason=request.form.get("reason", ""))
+        except InvalidInput as exc:
+            db.session.rollback()
+            error = "; ".join([exc.message, *exc.field_errors.values()])
+        else:
+            flash(f"Migration batch {batch.id} started: {len(batch.items)} escalation(s) will move to version "
+                  f"{batch.target.version}.", "info")
+            return redirect(url_for("policy.migration_batch", key=key, batch_id=batch.id))
+    try:
+        page = version_migration.plan_page(key, version, mapping, filters, user=current_user)
+    except InvalidInput as exc:
+        page, error = version_migration.plan_page(key, version, {}, filters, user=current_user), exc.message
+    batches = version_migration.batches_of(key)
+    return render_template("operations/migrate.html", page=page, filters=filters, error=error,
+                           reason=request.form.get("reason", ""), batches=batches), 422 if error else 200
+
+
+@bp.get("/deployments/<key>/migrations/<int:batch_id>")
+def migration_batch(key: str, batch_id: int):
+    """A batch's progress: each escalation pending, migrated, skipped or failed."""
+    batch = version_migration.get_batch(batch_id)
+    version_migration.require_migrator(current_user, batch.protocol_key)
+    if batch.protocol_key != key:
+        return redirect(url_for("policy.migration_batch", key=batch.protocol_key, batch_id=batch_id))
+    return render_template("operations/batch.html", batch=batch, summary=version_migration.batch_dict(batch))

@@ -1,17 +1,19 @@
 """Turn domain objects into what pages and API responses show."""
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from zoneinfo import ZoneInfo
 
+import holidays
 from flask import Flask, g
 
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord, User
-from workflow_app.services import history, instances, parties
+from workflow_app.services import history, instances, notifications, parties, people
 from workflow_app.services.calendar import DEFAULT_TIMEZONE
 from workflow_app.services.form_validation import max_length_of
 
@@ -27,6 +29,7 @@ KIND_LABELS = {
     "task_assigned": "Task assigned", "link_resent": "New link e-mailed",
     "suspended": "Escalation suspended", "resumed": "Escalation resumed", "retried": "Retried after an error",
     "migrated": "Moved to a new version of the protocol", "rectified": "Record corrected",
+    "moved_back": "Moved back to an earlier task",
     "webhook_delivered": "Event sent to a connected system",
     "webhook_failed": "Event could not be sent to a connected system",
 }
@@ -156,7 +159,9 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
-                "deadline_of": instances.deadline_of, "now": clock.now, "case_details": instances.case_details,
+                "deadline_of": instances.deadline_of, "now": clock.now, "case_details": case_details,
+                "person_label": person_label, "who_is_told": who_is_told, "when_to_use": when_to_use,
+                "calendar_words": calendar_words,
                 "readable_data": history_details, "unread_notices": _unread_notices,
                 "party_label": parties.label, "status_with_reason": status_with_reason,
                 "page_zone_name": page_zone_name, "dispute_so_far": dispute_so_far,
@@ -218,15 +223,20 @@ def _unread_notices() -> int:
 HISTORY_KEY_LABELS = {"sent_to": "Told", "emailed": "E-mailed", "no_one_holds": "No one holds the role",
                       "recipients": "For", "due_at": "Deadline"}
 PEOPLE_KEYS = {"sent_to", "emailed", "assigned_to", "assignee", "previous_holder"}
+RECIPIENT_KEYS = {"recipients", "notify", "notify_on_start", "notify_on_completion"}
 
 
 def history_details(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:
     """An entry's data as (label, readable value) pairs: form labels and choice labels where a form knows them,
     people by name, lists as text; empty values left out."""
-    if entry.kind == "started":
-        rows = instances.readable_data(instance.deployment, None, entry.data)
-    elif entry.kind == "task_completed":
-        rows = instances.readable_data(instance.deployment, entry.element_id, entry.data)
+    if entry.kind in ("started", "task_completed"):
+        element_id = entry.element_id if entry.kind == "task_completed" else None
+        rows = instances.readable_data(instance.deployment, element_id, entry.data)
+        bundle = instances.bundle_for(instance.deployment)
+        form = bundle.forms.get(element_id) if element_id else bundle.start_form
+        picked = {f.label for f in form.fields if f.choices_from == "people"} if form else set()
+        rows = [(label, person_label(value) if label in picked and isinstance(value, str) else value)
+                for label, value in rows]
     else:
         rows = _engine_rows(instance, entry.data)
     return [(label, value) for label, value in rows if value not in (None, "", [], {})]
@@ -239,6 +249,8 @@ def _engine_rows(instance: ProcessInstance, data: dict[str, Any]) -> list[tuple[
         field = start_form.field_named(key) if start_form else None
         if key in PEOPLE_KEYS:
             value = _people_names(value)
+        elif key in RECIPIENT_KEYS and isinstance(value, str):
+            value = recipient_words(value)
         elif field is not None and field.choices:
             value = dict(field.choices).get(value, value)
         label = HISTORY_KEY_LABELS.get(key) or (field.label if field else key.replace("_", " ").capitalize())
@@ -264,6 +276,106 @@ def dispute_so_far(task: TaskRecord) -> list[dict[str, Any]]:
         if entry.kind != "task_completed" or entry.task_id == task.id:
             continue
         entries.append({"at": entry.at, "title": entry.task, "party": entry.party,
-                        "actor": _people_names(entry.actor) if entry.actor else None,
+                        "actor": _people_names(entry.actor) if entry.actor else None, "actor_username": entry.actor,
                         "details": history_details(instance, entry)})
     return entries
+
+
+def person_label(who: User | str | None) -> str:
+    """'Sam Patel (Professional, Northfield Academy)': a person by name, protocol roles and agency, as the record and
+    the pages name people; a username without an account (or an e-mail contact) stays as it is."""
+    if who is None or who == "":
+        return "—"
+    user = who if isinstance(who, User) else _user_named(who)
+    if user is None:
+        return str(who)
+    roles = sorted(r.name for r in user.roles if r.name not in people.SYSTEM_ROLES)
+    about = ", ".join([*roles, *([user.agency.name] if user.agency else [])])
+    return f"{user.display_name} ({about})" if about else user.display_name
+
+
+def _user_named(username: str) -> User | None:
+    """One look-up per username per request (a history names the same few people many times)."""
+    known = g.setdefault("people_by_username", {})
+    if username not in known:
+        known[username] = db.session.scalar(db.select(User).where(User.username == username))
+    return known[username]
+
+
+def case_details(instance: ProcessInstance) -> list[tuple[str, str, Any]]:
+    """The start form's values with their labels (instances.case_details), people picked on it by name, role and
+    agency instead of their usernames."""
+    form = instances.start_form(instance.deployment)
+    picks_people = {f.name for f in form.fields if f.choices_from == "people"} if form else set()
+    return [(name, label, person_label(value) if name in picks_people else value)
+            for name, label, value in instances.case_details(instance)]
+
+
+PARTY_TOKEN_LABELS = {"@raising": "whoever acts for the raising side", "@counterpart": "whoever acts for the other side",
+                      "@raising_manager": "the raising side's line manager",
+                      "@counterpart_manager": "the other side's line manager",
+                      "@line_manager": "the line manager of whoever completes the step",
+                      "@raiser": "whoever raised the escalation"}
+
+
+def who_is_told(instance: ProcessInstance, spec: Any) -> list[str]:
+    """A diagram's recipient list ('@raising,@counterpart_manager,Care Team') as the people it names now, by name,
+    role and agency; a role by its name; a token that names nobody yet by what it means."""
+    told: list[str] = []
+    for token in (part.strip() for part in str(spec or "").split(",")):
+        if not token:
+            continue
+        if not token.startswith("@"):
+            told.append(f"{token} (everyone with this role on the escalation)")
+            continue
+        found, _, contacts = notifications.resolve_recipients(instance, token, None)
+        names = [person_label(p) for p in found] + [f"{name} ({address})" for name, address in contacts]
+        told.extend(names or [PARTY_TOKEN_LABELS.get(token, token)])
+    return list(dict.fromkeys(told))
+
+
+WHEN_WORDS = re.compile(r"\b(applies to|purpose|policy|between|two parties|disagree\w*|conflicts?|disputes?|"
+                        r"concerns?|complaints?|escalations?)\b", re.I)
+
+
+def when_to_use(deployment: Deployment, limit: int = 300) -> str:
+    """When to choose this protocol, for its card: the diagram's ``when_to_use`` process property if it has one, else
+    the sentences of the process documentation that say what it is for (scope, purpose, who disagrees with whom),
+    leaving out the citation of its source and the modelling notes."""
+    bundle = instances.bundle_for(deployment)
+    if bundle.properties.get("when_to_use"):
+        return bundle.properties["when_to_use"]
+    sentences = [s for s in re.split(r"(?<=[.!?'])\s+(?=['A-Z])", (bundle.documentation or "").strip())
+                 if "(seed " not in s and not s.lower().startswith(("drawn as", "choices", "note:", "deadlines"))]
+    ranked = sorted(sentences, key=lambda s: (-len(WHEN_WORDS.findall(s[:200])), sentences.index(s)))
+    chosen: list[str] = []
+    for sentence in ranked[:2]:
+        if chosen and len(" ".join([*chosen, sentence])) > limit:
+            break
+        chosen.append(sentence)
+    text = " ".join(sorted(chosen, key=sentences.index))
+    text = re.sub(r"\s*\((?:property|party lane|seed)[^()]*\)", "", text)  # modelling notes in brackets
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
+
+
+def calendar_words(deployment: Deployment) -> str:
+    """'England (United Kingdom) public holidays, Europe/London time' rather than the code 'GB-ENG'."""
+    calendar = instances.calendar_of(deployment)
+    code = calendar.code.upper()
+    country, _, region = code.partition("-")
+    country_name = next((name.replace("_", " ").title() for name, codes in holidays.registry.COUNTRIES.items()
+                         if country in codes), country)
+    try:
+        aliases = holidays.country_holidays(country, subdiv=region or None).subdivisions_aliases
+        region_name = {v: k for k, v in aliases.items()}.get(region, region)
+    except (NotImplementedError, KeyError, AttributeError):
+        region_name = region
+    place = f"{region_name} ({country_name})" if region_name else country_name
+    return f"{place} public holidays, {calendar.zone.key.replace('_', ' ')} time"
+
+
+def recipient_words(spec: str) -> str:
+    """A recipient list in a history entry ('@raising,@counterpart_manager') by what each token meant: who it named
+    is in the entry's own 'Told' row, as things stood then."""
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    return "; ".join(PARTY_TOKEN_LABELS.get(part, part) for part in parts)

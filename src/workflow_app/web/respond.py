@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from workflow_app.services import external_links, instances
+from workflow_app.services import access_log, external_links, instances
 from workflow_app.services.errors import Conflict, InvalidInput
 from workflow_app.web.ui import _form_values
 
@@ -33,6 +33,7 @@ def respond(token: str):
             return render_template("respond_refused.html", reason=exc.message), 409
         else:
             return render_template("respond_done.html", task=record, name=link_request.link.contact_name)
+    access_log.record_link_view(record.instance, link_request.link.id, link_request.link.contact_name)
     return render_template("respond.html", task=record, form=form, values=values, errors=errors,
                            name=link_request.link.contact_name, details=instances.case_details(record.instance),
                            dynamic_choices={}, documentation=instances.task_documentation(record)), status

@@ -70,7 +70,7 @@ def start(key: str):
     access.require_start(current_user, deployment)
     set_page_zone(deployment)
     form = instances.start_form(deployment)
-    values, errors = {}, {}
+    values, errors = prefilled_start_values(form, current_user), {}
     if request.method == "POST":
         values = request.form.to_dict()
         try:
@@ -83,6 +83,18 @@ def start(key: str):
             return redirect(url_for("ui.instance", instance_id=instance.id))
     return render_template("start.html", deployment=deployment, form=form, values=values, errors=errors,
                            dynamic_choices=instances.dynamic_choices(form)), (400 if errors else 200)
+
+
+def prefilled_start_values(form, user) -> dict:
+    """The signed-in person's agency, chosen already in the start form's field for the raising side's agency (or,
+    on a form without one, in its agency field that is not the other side's); the person themself is the raiser."""
+    if form is None or user.agency is None:
+        return {}
+    agency_fields = [f for f in form.fields if f.choices_from == "agencies"]
+    own = [f for f in agency_fields if f.party_field == ("agency", "raising")]
+    if not own:
+        own = [f for f in agency_fields if f.party_field is None][:1]
+    return {f.name: user.agency.name for f in own}
 
 
 @bp.route("/tasks/<task_id>", methods=["GET", "POST"])
@@ -106,6 +118,7 @@ def task(task_id: str):
         else:
             flash(f"“{record.title}” completed.", "info")
             return redirect(url_for("ui.instance", instance_id=record.instance_id))
+    access_log.record_view(record.instance, "task")  # the page shows the escalation's details and earlier stages
     return render_template("task.html", task=record, form=form, values=values, errors=errors,
                            documentation=instances.task_documentation(record),
                            dynamic_choices=instances.dynamic_choices(form),
