@@ -43,7 +43,7 @@ from workflow_app.engine.scripting import make_script_engine  # noqa: E402
 from workflow_app.engine.serialization import dumps_workflow, loads_workflow  # noqa: E402
 from workflow_app.extensions import db  # noqa: E402
 from workflow_app.persistence.models import ProcessInstance  # noqa: E402
-from workflow_app.services import instances, people, timers  # noqa: E402
+from workflow_app.services import deployments, instances, people, timers  # noqa: E402
 from workflow_app.services.deployments import bundle_for, latest_deployment  # noqa: E402
 from workflow_app.services.expressions import diagram_functions  # noqa: E402
 from workflow_app.services.form_validation import validate_submission  # noqa: E402
@@ -149,7 +149,7 @@ def measure(url: str, count: int, repeat: int) -> tuple[list[tuple[str, float, f
         bundle = bundle_for(deployment)
         floor = Floor(bundle, make_script_engine({
             "protocol_setting": lambda name, default=None: bundle.properties.get(name, default),
-            **diagram_functions(instances.calendar_of(deployment))}))
+            **diagram_functions(deployments.calendar_of(deployment))}))
         choices = instances.dynamic_choices()
         clean_start = validate_submission(bundle.start_form, {**START, "case_reference": "FLOOR"},
                                           dynamic_choices=choices)

@@ -13,7 +13,7 @@ import pytest
 from conftest import london
 from workflow_app.engine import DiagramError, parse_bundle
 from workflow_app.extensions import db
-from workflow_app.services import deployments, instances, people, timers
+from workflow_app.services import deployments, instances, people, timers, views
 from workflow_app.services.errors import DeploymentFailed
 
 FOLDER = Path(__file__).resolve().parent / "diagrams" / "modeller"
@@ -120,7 +120,7 @@ def test_a_call_activity_runs_the_process_uploaded_with_it(admin):
     assert [t.title for t in instance.tasks if t.state == "ready"] == ["Assess the case"]
 
     (task,) = [t for t in instance.tasks if t.state == "ready"]
-    assert [f.name for f in instances.task_form(task).fields] == ["notes"], "the called task's form is known"
+    assert [f.name for f in views.task_form(task).fields] == ["notes"], "the called task's form is known"
 
     deployments.clear_bundle_cache()  # a restart: the stored version parses again with its called process
     assert deployments.bundle_for(deployment).element_names["Activity_assess_case"] == "Assess the case"

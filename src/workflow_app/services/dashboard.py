@@ -24,7 +24,7 @@ from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord
 from workflow_app.services import report_facts, reports
-from workflow_app.services.instances import calendar_of
+from workflow_app.services.deployments import calendar_of
 
 OLDEST_SHOWN = 10
 TREND_MONTHS = 12

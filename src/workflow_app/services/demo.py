@@ -26,7 +26,7 @@ from workflow_app import clock
 from workflow_app.engine import dmn_literal_outputs
 from workflow_app.extensions import db
 from workflow_app.persistence.models import ExternalLink, OutboxMessage, ProcessInstance, TaskRecord, User
-from workflow_app.services import external_links, instances, parties, people
+from workflow_app.services import deployments, external_links, instances, parties, people, views
 from workflow_app.services.deployments import bundle_for, latest_deployment, latest_deployments
 from workflow_app.services.errors import ServiceError
 
@@ -389,7 +389,7 @@ class _Simulator:
             instance = db.session.get(ProcessInstance, escalation.instance_id)
             if instance is None or instance.status != instances.RUNNING:
                 return
-            calendar = instances.calendar_of(instance.deployment)
+            calendar = deployments.calendar_of(instance.deployment)
             open_tasks = [t for t in instance.tasks if t.state == "ready"]
             for record in open_tasks:
                 escalation.planned.setdefault(record.id, self.plan(record, calendar))
@@ -411,7 +411,7 @@ class _Simulator:
                 return  # left as it is: open, waiting for someone the organisation cannot supply
 
     def complete(self, record: TaskRecord, resolve_chance: float) -> bool:
-        form = instances.task_form(record)
+        form = views.task_form(record)
         # Later stages resolve more often; the two sides mostly agree with each other.
         stage = int(re.sub(r"\D", "", record.stage or "1") or 1)
         resolve = self.rng.random() < min(0.9, resolve_chance + 0.08 * (stage - 1))
@@ -468,7 +468,7 @@ def create_demo_data(seed: int = 2026, today: datetime | None = None, scale: flo
     for deployment in latest_deployments():
         key = deployment.protocol_key
         count = max(1, round(ESCALATIONS.get(key, 8) * scale))
-        calendar = instances.calendar_of(deployment)
+        calendar = deployments.calendar_of(deployment)
         for number in range(1, count + 1):
             # The last few start in the final weeks, so some disputes are open at every stage today.
             offset = rng.randint(0, 330) if number <= count * 0.7 else rng.randint(330, 362)
@@ -520,7 +520,7 @@ def _raised_today() -> list[int]:
         for _ in range(stages_done):
             simulator = _Simulator(random.Random(len(made)), {}, clock.now())
             for record in [t for t in instance.tasks if t.state == "ready"]:
-                data = simulator.fill(instances.task_form(record), resolve=False, context={})
+                data = simulator.fill(views.task_form(record), resolve=False, context={})
                 instances.complete_task(record.id, data, user=record.assigned_to)
     return made
 

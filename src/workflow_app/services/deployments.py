@@ -6,19 +6,23 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from threading import Lock
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from workflow_app import clock
 from workflow_app.engine import (DiagramError, ProcessBundle, called_processes, check_recipients, decision_ids,
                                  is_bpmn_file, parse_bundle, process_ids, referenced_decisions)
+from workflow_app.engine import EngineInstance
 from workflow_app.engine import ignored_settings as engine_ignored_settings
 from workflow_app.extensions import db
-from workflow_app.persistence.models import Deployment
+from workflow_app.persistence.models import Deployment, ProcessInstance
 from workflow_app.services.calendar import CalendarError, calendar_for
 from workflow_app.services.errors import DeploymentFailed, NotFound
+from workflow_app.services.expressions import diagram_functions
 
 log = logging.getLogger(__name__)
 _bundle_cache: dict[str, ProcessBundle] = {}  # by content hash
@@ -539,3 +543,25 @@ def versions(protocol_key: str | None = None) -> list[Deployment]:
     if protocol_key:
         query = query.where(Deployment.protocol_key == protocol_key)
     return list(db.session.scalars(query))
+
+
+# -- running a deployment ----------------------------------------------------------------------------
+
+def calendar_of(deployment: Deployment):
+    """The deployment's calendar: the diagram's choice, unless this installation's config overrides it."""
+    config = current_app.config
+    closures = frozenset(date.fromisoformat(d) for d in config.get("CALENDAR_CLOSURES", ()))
+    code = config.get("CALENDAR_OVERRIDES", {}).get(deployment.protocol_key, deployment.calendar)
+    office_hours = config.get("OFFICE_HOURS") or bundle_for(deployment).properties.get("office_hours")
+    return calendar_for(code, deployment.timezone, closures, office_hours)
+
+
+def diagram_functions_of(deployment: Deployment) -> dict:
+    """The functions diagram expressions may call, on the deployment's calendar."""
+    return diagram_functions(calendar_of(deployment))
+
+
+def load_engine(instance: ProcessInstance) -> EngineInstance:
+    """An instance's engine state, loaded with its deployment's parsed diagram and functions."""
+    deployment = instance.deployment
+    return EngineInstance.load(bundle_for(deployment), instance.state, diagram_functions_of(deployment))

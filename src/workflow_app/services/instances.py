@@ -8,12 +8,11 @@ Optimistic locking (``ProcessInstance.lock_version``) turns a concurrent change 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
-from flask import after_this_request, current_app, has_request_context
-from sqlalchemy import func, select
+from flask import after_this_request, has_request_context
+from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -21,14 +20,12 @@ from sqlalchemy.orm.exc import StaleDataError
 from workflow_app import clock
 from workflow_app.engine import EngineError, EngineInstance, TaskNotReady
 from workflow_app.extensions import db
-from workflow_app.persistence.models import (Agency, Deployment, EscalationParty, ProcessInstance, TaskRecord, User,
-                                             role_key_of)
+from workflow_app.persistence.models import Agency, EscalationParty, ProcessInstance, TaskRecord, User
 from workflow_app.services import access, events, external_links, parties, people, webhooks
 from workflow_app.services import report_facts  # noqa: F401  (keeps the report figures in step with each flush)
-from workflow_app.services.calendar import calendar_for
-from workflow_app.services.deployments import bundle_for, require_latest
+from workflow_app.services.deployments import (bundle_for, calendar_of, diagram_functions_of, load_engine,
+                                              require_latest)
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound
-from workflow_app.services.expressions import diagram_functions
 from workflow_app.services.form_validation import validate_submission
 
 RUNNING = "running"
@@ -48,24 +45,6 @@ def concurrency_safe(operation):
             db.session.rollback()
             raise Conflict(CONCURRENT_CHANGE) from None
     return guarded
-
-
-def calendar_of(deployment: Deployment):
-    """The deployment's calendar: the diagram's choice, unless this installation's config overrides it."""
-    config = current_app.config
-    closures = frozenset(date.fromisoformat(d) for d in config.get("CALENDAR_CLOSURES", ()))
-    code = config.get("CALENDAR_OVERRIDES", {}).get(deployment.protocol_key, deployment.calendar)
-    office_hours = config.get("OFFICE_HOURS") or bundle_for(deployment).properties.get("office_hours")
-    return calendar_for(code, deployment.timezone, closures, office_hours)
-
-
-def _functions(deployment: Deployment) -> dict:
-    return diagram_functions(calendar_of(deployment))
-
-
-def _load_engine(instance: ProcessInstance) -> EngineInstance:
-    deployment = instance.deployment
-    return EngineInstance.load(bundle_for(deployment), instance.state, _functions(deployment))
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -109,7 +88,7 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     parties.attach(instance, named)
     events.publish(instance, "started", actor=user.username, data=clean, at=now, party="raising" if named else None,
                    by=user, webhook={"started_by": user.username})
-    engine = EngineInstance.new(bundle, _functions(deployment))
+    engine = EngineInstance.new(bundle, diagram_functions_of(deployment))
     error = None
     try:
         engine.begin(clean)
@@ -157,7 +136,7 @@ def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool,
     if link is not None:  # spent in the same transaction as the completion; a form with errors keeps it usable
         external_links.spend(link)
 
-    engine = _load_engine(instance)
+    engine = load_engine(instance)
     # A deadline that passed before this submission takes effect first, as it would have had
     # the timer sweep already run.
     try:
@@ -212,7 +191,7 @@ def fire_due_timers(instance_id: int) -> bool:
             or instance.next_timer_at > clock.now():
         db.session.rollback()
         return False
-    engine = _load_engine(instance)
+    engine = load_engine(instance)
     error = None
     try:
         engine.fire_due_timers()
@@ -244,7 +223,7 @@ def cancel_instance(instance_id: int, reason: str, *, user: User) -> ProcessInst
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput({"reason": "Say why the escalation is cancelled"}, "Say why the escalation is cancelled")
-    engine = _load_engine(instance)
+    engine = load_engine(instance)
     engine.cancel()
     now = clock.now()
     _sync_tasks(instance, engine, None, now)
@@ -536,123 +515,3 @@ def get_task(task_id: str) -> TaskRecord:
     if record is None:
         raise NotFound("There is no such task")
     return record
-
-
-INBOX_VIEWS = ("mine", "available", "team")
-
-
-def inbox(user: User, view: str = "mine", role: str | None = None) -> list[TaskRecord]:
-    """Ready tasks in one inbox view (see :func:`access.inbox_query`), soonest deadline first."""
-    if view not in INBOX_VIEWS:
-        raise InvalidInput({"view": f"Use one of: {', '.join(INBOX_VIEWS)}"}, "Unknown inbox view")
-    query = access.inbox_query(user, view).options(
-        joinedload(TaskRecord.instance).joinedload(ProcessInstance.deployment), joinedload(TaskRecord.assigned_to))
-    if role:
-        query = query.where(TaskRecord.role_key == role_key_of(role))
-    query = query.order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at)
-    return list(db.session.scalars(query))
-
-
-def inbox_counts(user: User, views=INBOX_VIEWS) -> dict[str, int]:
-    """How many ready tasks each inbox view holds: one count query per view, no rows loaded."""
-    return {view: db.session.scalar(select(func.count()).select_from(access.inbox_query(user, view).subquery()))
-            for view in views}
-
-
-def with_role(records: list[TaskRecord], role: str | None) -> list[TaskRecord]:
-    """The records of ``role`` (any case), or all of them when no role is given: the inbox's role filter
-    applied to a view already loaded."""
-    if not role:
-        return records
-    return [r for r in records if r.role_key == role_key_of(role)]
-
-
-@dataclass
-class TaskDeadline:
-    due_at: datetime | None
-    overdue: bool
-    working_days_left: int | None
-
-
-def deadline_of(record: TaskRecord) -> TaskDeadline:
-    if record.due_at is None:
-        return TaskDeadline(None, False, None)
-    now = clock.now()
-    calendar = calendar_of(record.instance.deployment)
-    return TaskDeadline(record.due_at, record.state == "ready" and now > record.due_at,
-                        calendar.working_days_between(now, record.due_at))
-
-
-def task_form(record: TaskRecord):
-    return bundle_for(record.instance.deployment).forms.get(record.element_id)
-
-
-def start_form(deployment: Deployment):
-    return bundle_for(deployment).start_form
-
-
-def task_documentation(record: TaskRecord) -> str:
-    return bundle_for(record.instance.deployment).element_docs.get(record.element_id, "")
-
-
-def local_time(deployment: Deployment, value: datetime | None) -> datetime | None:
-    """A stored UTC time in the deployment's timezone, for display."""
-    return value.astimezone(calendar_of(deployment).zone) if value else None
-
-
-def case_details(instance: ProcessInstance) -> list[tuple[str, Any]]:
-    """The start form's fields with their labels and this instance's values, for display."""
-    form = start_form(instance.deployment)
-    if form is None:
-        return []
-    return [(f.name, f.label, dict(f.choices).get(instance.data.get(f.name), instance.data.get(f.name))
-             if f.choices else instance.data.get(f.name))
-            for f in form.fields if instance.data.get(f.name) not in (None, "", [])]
-
-
-def readable_data(deployment: Deployment, element_id: str | None, data: dict[str, Any]) -> list[tuple[str, Any]]:
-    """History data with form labels (and choice labels) instead of field names, where the form knows them."""
-    bundle = bundle_for(deployment)
-    form = bundle.forms.get(element_id) if element_id else bundle.start_form
-    rows = []
-    for key, value in data.items():
-        field = form.field_named(key) if form else None
-        if field is None:
-            rows.append((key.replace("_", " ").capitalize(), value))
-        else:
-            rows.append((field.label, dict(field.choices).get(value, value) if field.choices else value))
-    return rows
-
-
-def diagram_view(instance: ProcessInstance) -> dict[str, Any]:
-    """The instance's own deployed diagram with the elements it completed, is at, and breached."""
-    states = _load_engine(instance).element_states()
-    breached = {h.element_id for h in instance.history if h.kind == "deadline_breached" and h.element_id}
-    return {"protocol": instance.protocol_key, "version": instance.deployment.version,
-            "xml": instance.deployment.bpmn_xml, "completed": sorted(states["completed"]),
-            "active": sorted(states["active"]), "breached": sorted(breached)}
-
-
-@dataclass
-class StageTiming:
-    task: TaskRecord
-    working_days_taken: int | None
-    deadline_kept: bool | None  # None: no deadline, or still open and not yet due
-
-
-def stage_timings(instance: ProcessInstance) -> list[StageTiming]:
-    """Each task's deadline against the working days it actually took (or has taken so far)."""
-    calendar = calendar_of(instance.deployment)
-    now = clock.now()
-    timings = []
-    for record in instance.tasks:
-        end = record.completed_at or now
-        taken = calendar.working_days_between(record.created_at, end)
-        kept = None
-        if record.due_at is not None:
-            if record.breached_at is not None or end > record.due_at:
-                kept = False
-            elif record.state != "ready":
-                kept = True
-        timings.append(StageTiming(record, taken, kept))
-    return timings

@@ -242,18 +242,18 @@ def mark_all_read(user: User) -> None:
 
 def queue_digests() -> int:
     """One e-mail per person with tasks (held or available to them) due within the next 2 working days."""
-    from workflow_app.services import instances
+    from workflow_app.services import deployments, views
     now = clock.now()
     queued = 0
     for person in db.session.scalars(select(User).where(User.active.is_(True), User.email != "")):
-        tasks = instances.inbox(person, "mine") + instances.inbox(person, "available")
+        tasks = views.inbox(person, "mine") + views.inbox(person, "available")
         due_soon = []
         for task in tasks:
             if task.due_at is None:
                 continue
-            calendar = instances.calendar_of(task.instance.deployment)
+            calendar = deployments.calendar_of(task.instance.deployment)
             if task.due_at <= calendar.add_working_days(now, 2):
-                due_soon.append((task, instances.deadline_of(task)))
+                due_soon.append((task, views.deadline_of(task)))
         if not due_soon:
             continue
         body = render_template("email/digest.txt", recipient=person, tasks=due_soon,

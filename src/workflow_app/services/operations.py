@@ -27,7 +27,7 @@ from workflow_app.engine import EngineError
 from workflow_app.engine import migration as engine_migration
 from workflow_app.engine import rewind
 from workflow_app.persistence.models import ProcessInstance, User
-from workflow_app.services import access, events, instances
+from workflow_app.services import access, deployments, events, instances
 from workflow_app.services.deployments import bundle_for
 from workflow_app.services.errors import Conflict, InvalidInput
 
@@ -84,9 +84,9 @@ def resume(instance_id: int, deadlines: str, *, user: User, reason: str = "") ->
                                          "on by the working days suspended)"}, "Choose what happens to deadlines")
     now = clock.now()
     since = instance.suspended_at
-    calendar = instances.calendar_of(instance.deployment)
+    calendar = deployments.calendar_of(instance.deployment)
     days = max(calendar.working_days_between(since, now), 0)
-    engine = instances._load_engine(instance)
+    engine = deployments.load_engine(instance)
     moved = []
     if deadlines == "extend" and days:
         moved = engine_migration.reschedule_timers(
@@ -119,7 +119,7 @@ def retry(instance_id: int, reason: str, *, user: User) -> ProcessInstance:
     if instance.status != "error":
         raise Conflict(f"This escalation is {instance.status}, not stopped by an error; there is nothing to retry.")
     reason = _reason(reason, "retried")
-    engine = instances._load_engine(instance)
+    engine = deployments.load_engine(instance)
     now = clock.now()
     events.publish(instance, "retried", actor=user.username, at=now,
                    data={"reason": reason, "version": instance.deployment.version,
@@ -141,7 +141,7 @@ def earlier_tasks(instance: ProcessInstance) -> list[rewind.EarlierTask]:
     """The person's tasks an open escalation can be moved back to (none once it has ended)."""
     if instance.status not in (instances.RUNNING, "error"):
         return []
-    return rewind.earlier_tasks(instances._load_engine(instance))
+    return rewind.earlier_tasks(deployments.load_engine(instance))
 
 
 @instances.concurrency_safe
@@ -155,7 +155,7 @@ def move_back(instance_id: int, element_id: str, reason: str, *, user: User) -> 
     if instance.suspended_at is not None:
         raise Conflict("This escalation is suspended; resume it before moving it back.")
     reason = _reason(reason, "moved back")
-    engine = instances._load_engine(instance)
+    engine = deployments.load_engine(instance)
     names = engine.bundle.element_names
     choices = rewind.earlier_tasks(engine)
     choice = next((c for c in choices if element_id in c.element_ids), None)

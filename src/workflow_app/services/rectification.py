@@ -16,7 +16,7 @@ from sqlalchemy import select
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, Rectification, User
-from workflow_app.services import events, instances
+from workflow_app.services import deployments, events, instances
 from workflow_app.services.errors import InvalidInput, NotFound
 from workflow_app.services.retention import require_officer
 
@@ -59,7 +59,7 @@ def _correct_instance(instance, field: str, old: Any, new: Any) -> None:
     """The escalation's data and engine state carry the new value too (else the next step would bring the old
     one back from the engine)."""
     if instance.state:
-        engine = instances._load_engine(instance)  # noqa: SLF001 - the one place a stored state is rewritten
+        engine = deployments.load_engine(instance)  # noqa: SLF001 - the one place a stored state is rewritten
         engine.correct_data(field, old, new)
         instance.state = engine.dumps()
         instance.data = engine.data

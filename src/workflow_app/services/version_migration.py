@@ -30,7 +30,7 @@ from workflow_app.engine import migration as engine_migration
 from workflow_app.extensions import db
 from workflow_app.persistence.models import (Deployment, MigrationBatch, MigrationBatchItem, ProcessInstance,
                                              TaskRecord, User)
-from workflow_app.services import access, events, instances
+from workflow_app.services import access, deployments, events, instances
 from workflow_app.services.deployments import bundle_for
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound
 from workflow_app.services.expressions import diagram_functions
@@ -116,7 +116,7 @@ def _move(instance: ProcessInstance, target: Deployment, mapping: dict[str, str]
     old_bundle, new_bundle = bundle_for(instance.deployment), bundle_for(target)
     from_version = instance.deployment.version
     state = engine_migration.migrate(instance.state, old_bundle, new_bundle, mapping)
-    engine = EngineInstance.load(new_bundle, state, diagram_functions(instances.calendar_of(target)))
+    engine = EngineInstance.load(new_bundle, state, diagram_functions(deployments.calendar_of(target)))
     now = clock.now()
     for record in instance.tasks:
         if record.state == "ready":

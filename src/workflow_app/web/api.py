@@ -13,7 +13,7 @@ from spectree import Response, SecurityScheme, SpecTree
 from spectree.models import SecuritySchemeData
 from werkzeug.exceptions import HTTPException
 
-from workflow_app.services import access, access_log, deployments, instances, reports
+from workflow_app.services import access, access_log, deployments, instances, reports, views
 from workflow_app.services.errors import InvalidInput, ServiceError
 from workflow_app.web import api_schemas as schemas
 from workflow_app.web.presenters import instance_dict, protocol_dict, report_dict, summary_dict, task_dict
@@ -146,7 +146,7 @@ def list_protocols():
 def get_protocol(key: str):
     """A protocol's latest version and its start form, so an integration can raise an escalation without guessing."""
     deployment = deployments.require_latest(key)
-    form = instances.start_form(deployment)
+    form = views.start_form(deployment)
     return jsonify({**protocol_dict(deployment),
                     "start_form": {"fields": [f.to_dict() for f in form.fields] if form else []}})
 
@@ -196,7 +196,7 @@ def get_instance_diagram(instance_id: int):
     instance = instances.get_instance(instance_id)
     access.require_see_instance(current_user, instance)
     access_log.record_view(instance, "api_diagram")
-    return jsonify(instances.diagram_view(instance))
+    return jsonify(views.diagram_view(instance))
 
 
 @bp.post("/instances/<int:instance_id>/cancel")
@@ -211,8 +211,8 @@ def cancel_instance(instance_id: int):
 def list_tasks():
     """Tasks I can act on: assigned to me and unassigned for my roles (or one ``view``: mine, available, team)."""
     role = request.args.get("role")
-    views = [request.args["view"]] if request.args.get("view") else ["mine", "available"]
-    tasks = [t for view in views for t in instances.inbox(current_user, view, role)]
+    wanted = [request.args["view"]] if request.args.get("view") else ["mine", "available"]
+    tasks = [t for view in wanted for t in views.inbox(current_user, view, role)]
     return jsonify([task_dict(t) for t in tasks])
 
 

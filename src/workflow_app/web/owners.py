@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from flask_login import current_user
 
 from workflow_app import clock
-from workflow_app.services import (access, access_log, dashboard as dashboards, deployments, history, instances,
+from workflow_app.services import (access, access_log, dashboard as dashboards, deployments, history, instances, views,
                                    parties, people, reports)
 from workflow_app.services.errors import NotFound
 from workflow_app.web.presenters import set_page_zone
@@ -145,5 +145,5 @@ def history_json(instance_id: int):
 def printable_record(instance_id: int):
     instance = _visible_instance(instance_id, "record")
     set_page_zone(instance.deployment)
-    return render_template("record.html", instance=instance, timings=instances.stage_timings(instance),
+    return render_template("record.html", instance=instance, timings=views.stage_timings(instance),
                            generated_at=clock.now(), generated_by=current_user)

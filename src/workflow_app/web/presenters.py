@@ -13,7 +13,7 @@ from flask import Flask, g
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import Deployment, ProcessInstance, TaskRecord, User
-from workflow_app.services import history, instances, notifications, parties, people
+from workflow_app.services import deployments, history, notifications, parties, people, views
 from workflow_app.services.calendar import DEFAULT_TIMEZONE
 from workflow_app.services.form_validation import max_length_of
 
@@ -40,7 +40,7 @@ def protocol_dict(deployment: Deployment) -> dict[str, Any]:
 
 
 def task_dict(record: TaskRecord, *, with_form: bool = True) -> dict[str, Any]:
-    deadline = instances.deadline_of(record)
+    deadline = views.deadline_of(record)
     result = {
         "id": record.id,
         "instance_id": record.instance_id,
@@ -51,7 +51,7 @@ def task_dict(record: TaskRecord, *, with_form: bool = True) -> dict[str, Any]:
         "state": record.state,
         "protocol": record.instance.protocol_key,
         "case_reference": record.instance.case_reference,
-        "due_at": _iso(instances.local_time(record.instance.deployment, record.due_at)),
+        "due_at": _iso(views.local_time(record.instance.deployment, record.due_at)),
         "overdue": deadline.overdue,
         "working_days_left": deadline.working_days_left,
         "breached_at": _iso(record.breached_at),
@@ -64,7 +64,7 @@ def task_dict(record: TaskRecord, *, with_form: bool = True) -> dict[str, Any]:
                              if record.contact_email else None),
     }
     if with_form:
-        form = instances.task_form(record)
+        form = views.task_form(record)
         result["form"] = {"fields": [f.to_dict() for f in form.fields]} if form else {"fields": []}
     return result
 
@@ -137,7 +137,7 @@ def register_template_helpers(app: Flask) -> None:
         """For e-mails, which have no page foot: the time with its zone (the protocol's, never UTC)."""
         if value is None:
             return "—"
-        zone = instances.calendar_of(deployment).zone if deployment is not None else ZoneInfo(DEFAULT_TIMEZONE)
+        zone = deployments.calendar_of(deployment).zone if deployment is not None else ZoneInfo(DEFAULT_TIMEZONE)
         return value.astimezone(zone).strftime("%a %d %b %Y, %H:%M %Z")
 
     @app.template_filter("display_value")
@@ -159,7 +159,7 @@ def register_template_helpers(app: Flask) -> None:
     @app.context_processor
     def helpers() -> dict[str, Any]:
         return {"status_label": lambda s: STATUS_LABELS.get(s, s), "kind_label": lambda k: KIND_LABELS.get(k, k),
-                "deadline_of": instances.deadline_of, "now": clock.now, "case_details": case_details,
+                "deadline_of": views.deadline_of, "now": clock.now, "case_details": case_details,
                 "person_label": person_label, "who_is_told": who_is_told, "when_to_use": when_to_use,
                 "calendar_words": calendar_words,
                 "readable_data": history_details, "unread_notices": _unread_notices,
@@ -171,7 +171,7 @@ def register_template_helpers(app: Flask) -> None:
 def set_page_zone(deployment: Deployment | None) -> None:
     """Fix the one timezone this page shows its times in: the protocol's."""
     if deployment is not None and "page_zone" not in g:
-        g.page_zone = instances.calendar_of(deployment).zone
+        g.page_zone = deployments.calendar_of(deployment).zone
 
 
 def page_zone(deployment: Deployment | None = None) -> ZoneInfo:
@@ -231,8 +231,8 @@ def history_details(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:
     people by name, lists as text; empty values left out."""
     if entry.kind in ("started", "task_completed"):
         element_id = entry.element_id if entry.kind == "task_completed" else None
-        rows = instances.readable_data(instance.deployment, element_id, entry.data)
-        bundle = instances.bundle_for(instance.deployment)
+        rows = views.readable_data(instance.deployment, element_id, entry.data)
+        bundle = deployments.bundle_for(instance.deployment)
         form = bundle.forms.get(element_id) if element_id else bundle.start_form
         picked = {f.label for f in form.fields if f.choices_from == "people"} if form else set()
         rows = [(label, person_label(value) if label in picked and isinstance(value, str) else value)
@@ -243,7 +243,7 @@ def history_details(instance: ProcessInstance, entry) -> list[tuple[str, Any]]:
 
 
 def _engine_rows(instance: ProcessInstance, data: dict[str, Any]) -> list[tuple[str, Any]]:
-    start_form = instances.start_form(instance.deployment)
+    start_form = views.start_form(instance.deployment)
     rows = []
     for key, value in data.items():
         field = start_form.field_named(key) if start_form else None
@@ -303,12 +303,12 @@ def _user_named(username: str) -> User | None:
 
 
 def case_details(instance: ProcessInstance) -> list[tuple[str, str, Any]]:
-    """The start form's values with their labels (instances.case_details), people picked on it by name, role and
+    """The start form's values with their labels (views.case_details), people picked on it by name, role and
     agency instead of their usernames."""
-    form = instances.start_form(instance.deployment)
+    form = views.start_form(instance.deployment)
     picks_people = {f.name for f in form.fields if f.choices_from == "people"} if form else set()
     return [(name, label, person_label(value) if name in picks_people else value)
-            for name, label, value in instances.case_details(instance)]
+            for name, label, value in views.case_details(instance)]
 
 
 PARTY_TOKEN_LABELS = {"@raising": "whoever acts for the raising side", "@counterpart": "whoever acts for the other side",
@@ -342,7 +342,7 @@ def when_to_use(deployment: Deployment, limit: int = 300) -> str:
     """When to choose this protocol, for its card: the diagram's ``when_to_use`` process property if it has one, else
     the sentences of the process documentation that say what it is for (scope, purpose, who disagrees with whom),
     leaving out the citation of its source and the modelling notes."""
-    bundle = instances.bundle_for(deployment)
+    bundle = deployments.bundle_for(deployment)
     if bundle.properties.get("when_to_use"):
         return bundle.properties["when_to_use"]
     sentences = [s for s in re.split(r"(?<=[.!?'])\s+(?=['A-Z])", (bundle.documentation or "").strip())
@@ -360,7 +360,7 @@ def when_to_use(deployment: Deployment, limit: int = 300) -> str:
 
 def calendar_words(deployment: Deployment) -> str:
     """'England (United Kingdom) public holidays, Europe/London time' rather than the code 'GB-ENG'."""
-    calendar = instances.calendar_of(deployment)
+    calendar = deployments.calendar_of(deployment)
     code = calendar.code.upper()
     country, _, region = code.partition("-")
     country_name = next((name.replace("_", " ").title() for name, codes in holidays.registry.COUNTRIES.items()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
-from workflow_app.services import access_log, external_links, instances
+from workflow_app.services import access_log, external_links, instances, views
 from workflow_app.services.errors import Conflict, InvalidInput
 from workflow_app.web.ui import _form_values
 
@@ -21,7 +21,7 @@ def respond(token: str):
     except external_links.LinkRefused as exc:
         return render_template("respond_refused.html", reason=exc.message), 410
     record = link_request.record
-    form = instances.task_form(record)
+    form = views.task_form(record)
     values, errors, status = {}, {}, 200
     if request.method == "POST":
         values = request.form.to_dict()
@@ -35,5 +35,5 @@ def respond(token: str):
             return render_template("respond_done.html", task=record, name=link_request.link.contact_name)
     access_log.record_link_view(record.instance, link_request.link.id, link_request.link.contact_name)
     return render_template("respond.html", task=record, form=form, values=values, errors=errors,
-                           name=link_request.link.contact_name, details=instances.case_details(record.instance),
-                           dynamic_choices={}, documentation=instances.task_documentation(record)), status
+                           name=link_request.link.contact_name, details=views.case_details(record.instance),
+                           dynamic_choices={}, documentation=views.task_documentation(record)), status

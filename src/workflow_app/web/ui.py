@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from workflow_app.services import access, access_log, deployments, instances, notifications, people, reports
+from workflow_app.services import (access, access_log, deployments, instances, notifications, people, reports,
+                                   views)
 from workflow_app.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from workflow_app.web.presenters import set_page_zone
 
@@ -42,10 +43,10 @@ def inbox():
     if view not in INBOX_TITLES:
         view = "mine"
     role = request.args.get("role") or None
-    in_view = instances.inbox(current_user, view)  # the view's tasks, loaded once; the role filter applies to them
-    tasks = instances.with_role(in_view, role)
+    in_view = views.inbox(current_user, view)  # the view's tasks, loaded once; the role filter applies to them
+    tasks = views.with_role(in_view, role)
     roles = sorted({t.role for t in in_view if t.role})
-    counts = {**instances.inbox_counts(current_user, [v for v in INBOX_TITLES if v != view]), view: len(in_view)}
+    counts = {**views.inbox_counts(current_user, [v for v in INBOX_TITLES if v != view]), view: len(in_view)}
     return render_template("inbox.html", tasks=tasks, roles=roles, role=role, view=view, views=INBOX_TITLES,
                            counts=counts)
 
@@ -69,7 +70,7 @@ def start(key: str):
     deployment = deployments.require_latest(key)
     access.require_start(current_user, deployment)
     set_page_zone(deployment)
-    form = instances.start_form(deployment)
+    form = views.start_form(deployment)
     values, errors = prefilled_start_values(form, current_user), {}
     if request.method == "POST":
         values = request.form.to_dict()
@@ -102,7 +103,7 @@ def task(task_id: str):
     record = instances.get_task(task_id)
     access.require_see_instance(current_user, record.instance)
     set_page_zone(record.instance.deployment)
-    form = instances.task_form(record)
+    form = views.task_form(record)
     values, errors, status = {}, {}, 200
     if request.method == "POST":
         values = request.form.to_dict()
@@ -120,7 +121,7 @@ def task(task_id: str):
             return redirect(url_for("ui.instance", instance_id=record.instance_id))
     access_log.record_view(record.instance, "task")  # the page shows the escalation's details and earlier stages
     return render_template("task.html", task=record, form=form, values=values, errors=errors,
-                           documentation=instances.task_documentation(record),
+                           documentation=views.task_documentation(record),
                            dynamic_choices=instances.dynamic_choices(form),
                            can_complete=access.is_candidate(current_user, record)
                            and record.assigned_to_id in (None, current_user.id),
@@ -184,7 +185,7 @@ def instance(instance_id: int):
     access.require_see_instance(current_user, record)
     access_log.record_view(record, "page")
     set_page_zone(record.deployment)
-    return render_template("instance.html", instance=record, timings=instances.stage_timings(record))
+    return render_template("instance.html", instance=record, timings=views.stage_timings(record))
 
 
 @bp.get("/instances/<int:instance_id>/diagram.json")
@@ -192,7 +193,7 @@ def instance_diagram(instance_id: int):
     record = instances.get_instance(instance_id)
     access.require_see_instance(current_user, record)
     access_log.record_view(record, "diagram")
-    return instances.diagram_view(record)
+    return views.diagram_view(record)
 
 
 @bp.post("/instances/<int:instance_id>/cancel")
