@@ -43,6 +43,19 @@ def test_metrics_show_escalations_tasks_overdue_timers_outbox_and_requests(app, 
     assert first != second
 
 
+def test_deliveries_given_up_on_are_counted_by_channel(app, clock):
+    from workflow_app.persistence.models import OutboxMessage
+    from workflow_app.services import notifications
+    with app.app_context():
+        message_id = queue_mail("gone@agency.test")
+        db.session.get(OutboxMessage, message_id).attempts = notifications.MAX_ATTEMPTS - 1  # its last try is next
+        db.session.commit()
+        assert scrape(app).get(("workflow_outbox_failed", (("channel", "notification"),)), 0) == 0
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=1)  # nothing listens there: the send is refused
+        assert notifications.deliver_pending().failed == [message_id]
+        assert scrape(app)[("workflow_outbox_failed", (("channel", "notification"),))] == 1
+
+
 def test_a_metrics_token_when_configured_is_required(app_factory, clock):
     app = app_factory(deploy=False, METRICS_TOKEN="s3cret")
     client = app.test_client()
