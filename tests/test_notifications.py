@@ -294,3 +294,26 @@ def test_recipient_tokens_name_the_raiser_and_the_senders_line_manager(mail_app,
         instance, "@raising, @counterpart, @raising_manager, @counterpart_manager", None)
     assert sorted(p.username for p in people) == ["jo.reed", "max.lm", "mia.lm", "sam.patel"]
     assert unresolved == []
+
+
+def test_the_instance_page_keeps_deliveries_out_of_the_dispute_history_until_asked(mail_app, api, smtp):
+    """Issue 17: a history that was half "E-mail delivered" entries. Successful deliveries are counted, not
+    listed, until the reader asks for them; what happened to the dispute stays in view."""
+    from test_partnership_escalation import CSC, OTHER, RAISING, SCHOOL, start
+    from conftest import PASSWORD, make_chain
+    make_chain(SCHOOL, RAISING)
+    make_chain(CSC, OTHER)
+    instance_id = start(api)
+    assert notifications.deliver_pending().sent  # the people Stage 1 concerns are told
+    from workflow_app.persistence.models import HistoryEntry
+    delivered = db.session.query(HistoryEntry).filter_by(instance_id=instance_id, kind="notification_delivered").count()
+    assert delivered >= 1
+    client = mail_app.test_client()
+    client.post("/login", data={"username": "sam.patel", "password": PASSWORD})
+    page = client.get(f"/instances/{instance_id}").get_data(as_text=True)
+    history = page[page.index('id="history"'):]
+    assert "E-mail delivered" not in history and "Escalation raised" in history
+    assert f"{delivered} e-mail and webhook deliver" in page
+    shown = client.get(f"/instances/{instance_id}?deliveries=show").get_data(as_text=True)
+    assert shown[shown.index('id="history"'):].count("E-mail delivered") == delivered
+    assert "Hide e-mail and webhook deliveries" in shown

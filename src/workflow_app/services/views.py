@@ -135,3 +135,16 @@ def stage_timings(instance: ProcessInstance) -> list[StageTiming]:
                 kept = True
         timings.append(StageTiming(record, taken, kept))
     return timings
+
+
+# Records that a message reached its receiver: many per stage, and not something that happened to the dispute.
+# Failures stay in the timeline (someone was not told); successes are a click away (and in the delivery log).
+DELIVERED_KINDS = frozenset({"notification_delivered", "webhook_delivered"})
+
+
+def timeline(instance: ProcessInstance, *, with_deliveries: bool = False) -> tuple[list[Any], int]:
+    """The history entries an instance page lists, and how many delivery records it left out."""
+    if with_deliveries:
+        return list(instance.history), 0
+    shown = [h for h in instance.history if h.kind not in DELIVERED_KINDS]
+    return shown, len(instance.history) - len(shown)

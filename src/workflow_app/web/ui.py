@@ -185,7 +185,10 @@ def instance(instance_id: int):
     access.require_see_instance(current_user, record)
     access_log.record_view(record, "page")
     set_page_zone(record.deployment)
-    return render_template("instance.html", instance=record, timings=views.stage_timings(record))
+    show_deliveries = request.args.get("deliveries") == "show"
+    entries, delivered = views.timeline(record, with_deliveries=show_deliveries)
+    return render_template("instance.html", instance=record, timings=views.stage_timings(record), history=entries,
+                           delivered=delivered, show_deliveries=show_deliveries)
 
 
 @bp.get("/instances/<int:instance_id>/diagram.json")
