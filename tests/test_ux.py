@@ -166,13 +166,19 @@ def test_each_page_names_one_timezone_once(app, api, people, clock):
 
 @pytest.mark.parametrize("roles, landing", [
     (["Professional"], "/inbox"), (["Process Owner"], "/reports"), (["Policy Editor"], "/deployments"),
-    (["Administrator"], "/admin/users"), (["Professional", "Process Owner"], "/inbox")])
+    (["Administrator"], "/admin/users"), (["Professional", "Process Owner"], "/inbox"),
+    (["Data Protection Officer"], "/governance/")])
 def test_each_role_lands_on_its_own_page(app, api, roles, landing):
     make_user("someone", roles=roles, agency="Children's Social Care")
     client = app.test_client()
     response = client.post("/login", data={"username": "someone", "password": PASSWORD})
     assert response.headers["Location"] == landing
     assert client.get("/").headers["Location"] == landing  # the brand link too
+    # Inbox and "Raise an escalation" are for people who take part in escalations, not for those who oversee.
+    navigation = re.search(r'<ul class="govuk-service-navigation__list".*?</ul>', page_of(client, "/instances"), re.S)
+    takes_part = "Professional" in roles
+    assert ("Raise an escalation" in navigation.group(0)) == takes_part
+    assert (">Inbox<" in navigation.group(0)) == takes_part
 
 
 def test_staff_inbox_lists_what_is_due_soonest_first(app, api, people, clock):

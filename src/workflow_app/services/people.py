@@ -32,6 +32,13 @@ SYSTEM_ROLES = {
 MIN_PASSWORD_LENGTH = 10
 
 
+def works_cases(user: User) -> bool:
+    """Whether someone takes part in escalations (holds a protocol role), or holds no role at all yet; False for
+    someone who only oversees (process owner, editor, administrator, data protection officer)."""
+    names = set(user.role_names)
+    return not names or bool(names - {r.casefold() for r in SYSTEM_ROLES})
+
+
 def get_or_create_agency(name: str) -> Agency:
     name = name.strip()
     agency = db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.lower()))

@@ -165,7 +165,8 @@ def register_template_helpers(app: Flask) -> None:
                 "readable_data": history_details, "unread_notices": _unread_notices,
                 "party_label": parties.label, "status_with_reason": status_with_reason,
                 "page_zone_name": page_zone_name, "dispute_so_far": dispute_so_far,
-                "required_when_values": required_when_values, "max_length_of": max_length_of}
+                "required_when_values": required_when_values, "max_length_of": max_length_of,
+                "works_cases": people.works_cases}
 
 
 def set_page_zone(deployment: Deployment | None) -> None:
