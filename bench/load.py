@@ -22,6 +22,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -94,11 +95,15 @@ def main() -> None:
     raiser, other = tokens[RAISER], tokens[OTHER_PROFESSIONAL]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    # The servers' logs go to files (a pipe nobody reads fills up and stalls the processes writing to it).
+    logs = Path(tempfile.mkdtemp(prefix="wf-load-"))
+    web_log, worker_log = open(logs / "web.log", "w"), open(logs / "worker.log", "w")
+    print(f"server logs in {logs}")
     web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
                             f"127.0.0.1:{port}", "workflow_app:create_app()"], cwd=ROOT, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=web_log, stderr=subprocess.STDOUT, text=True)
     worker = subprocess.Popen([*FLASK, "timers", "worker", "--interval", "2"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=worker_log, stderr=subprocess.STDOUT)
     try:
         for _ in range(100):
             try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from conftest import make_user
 from test_partnership_escalation import (CSC, complete, other, people, raising, ready,  # noqa: F401  (people: a fixture)
                                          start)
@@ -56,3 +58,31 @@ def test_simultaneous_completions_one_wins_one_gets_409(app, api, people):
         assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
         outcomes.append(next(message for code, message in statuses if code == 409))
     assert all("already completed" in m or "at the same moment" in m for m in outcomes), outcomes
+
+
+def test_a_transaction_broken_off_by_a_deadlock_is_run_again(app):
+    """PostgreSQL ends a deadlock by failing one transaction, which changed nothing: the operation runs again
+    instead of answering 500; anything else (or a deadlock every time) still fails."""
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from workflow_app.services import instances
+    calls = []
+
+    @instances.concurrency_safe
+    def operation(fail_times: int, error=psycopg.errors.DeadlockDetected):
+        calls.append(1)
+        if len(calls) <= fail_times:
+            raise OperationalError("UPDATE ...", {}, error("deadlock detected"))
+        return "done"
+
+    with app.app_context():
+        assert operation(2) == "done" and len(calls) == 3
+        calls.clear()
+        with pytest.raises(OperationalError):
+            operation(instances.ATTEMPTS)  # a deadlock every time
+        assert len(calls) == instances.ATTEMPTS
+        calls.clear()
+        with pytest.raises(OperationalError):
+            operation(1, psycopg.errors.UndefinedTable)  # not a deadlock: not retried
+        assert len(calls) == 1

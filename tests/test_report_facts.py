@@ -90,3 +90,31 @@ def test_two_completions_at_once_both_count(app, dataset):
         first.commit()
         second_done.join()
         assert first.scalar(select(closed).where(where)) == start + 2
+
+
+def test_a_transaction_locks_no_fact_row_until_it_commits(app, api, people, clock):
+    """A change that flushes before it commits (a query's autoflush) must not hold the fact rows while it goes
+    on working: two such changes, each waiting for a row the other had locked, deadlocked under load and one
+    failed with a 500 (bench/load.py, 32 users). Now a transaction writes all its counts once, at commit."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite runs one writer at a time; row locks exist on PostgreSQL")
+    from sqlalchemy.orm import Session
+
+    from test_partnership_escalation import start
+    from workflow_app.persistence.models import TaskRecord
+    first_id, second_id = start(api), start(api)
+    breaches = report_facts.stage_facts.c.breaches
+    where = (report_facts.stage_facts.c.protocol_key == PROTOCOL) & (report_facts.stage_facts.c.element_id == STAGE1)
+    before = db.session.scalar(select(breaches).where(where))
+    db.session.commit()
+    with Session(db.engine) as one, Session(db.engine) as two:
+        for session, instance_id in ((one, first_id), (two, second_id)):
+            session.execute(db.text("SET LOCAL lock_timeout = '2s'"))  # waiting for the other's lock: an error
+            task = session.scalar(select(TaskRecord).where(TaskRecord.instance_id == instance_id,
+                                                           TaskRecord.element_id == STAGE1))
+            task.breached_at = task.created_at
+        one.flush()
+        two.flush()
+        two.commit()
+        one.commit()
+    assert db.session.scalar(select(breaches).where(where)) == before + 2

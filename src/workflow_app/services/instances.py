@@ -14,7 +14,7 @@ from typing import Any
 from flask import after_this_request, has_request_context
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload, selectinload
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from workflow_app import clock
@@ -34,16 +34,29 @@ CONCURRENT_CHANGE = ("Someone else changed this escalation at the same moment, s
                      "Reload the page to see its current state.")
 
 
+# PostgreSQL's "deadlock detected" and "could not serialize": the transaction was rolled back as a whole and
+# may simply be run again.
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+ATTEMPTS = 3
+
+
 def concurrency_safe(operation):
     """Turn a lost race into a 409: another request changed the same instance (version check) or created
-    the same task row first. SQLAlchemy can notice either while flushing mid-operation, not only at commit."""
+    the same task row first. SQLAlchemy can notice either while flushing mid-operation, not only at commit.
+    A transaction the database broke off to end a deadlock is run again (it changed nothing), up to
+    ``ATTEMPTS`` times, instead of failing the request."""
     @functools.wraps(operation)
     def guarded(*args, **kwargs):
-        try:
-            return operation(*args, **kwargs)
-        except (StaleDataError, IntegrityError):
-            db.session.rollback()
-            raise Conflict(CONCURRENT_CHANGE) from None
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return operation(*args, **kwargs)
+            except (StaleDataError, IntegrityError):
+                db.session.rollback()
+                raise Conflict(CONCURRENT_CHANGE) from None
+            except OperationalError as exc:
+                db.session.rollback()
+                if attempt == ATTEMPTS or getattr(exc.orig, "sqlstate", None) not in TRANSIENT_SQLSTATES:
+                    raise
     return guarded
 
 
@@ -65,6 +78,7 @@ def dynamic_choices(form=None) -> dict[str, list]:
 MAX_CASE_REFERENCE = 200  # instances.case_reference is String(200)
 
 
+@concurrency_safe
 def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
                    from_html: bool = False) -> ProcessInstance:
     deployment = require_latest(protocol_key)

@@ -4,10 +4,10 @@ Three small tables (persistence/models.py) hold the counts services/reports.py s
 closed and breached tasks, a histogram of the working days completed tasks took (the medians come from it,
 exactly as before), and per protocol the escalations by status and by stage reached and the tasks by
 counterpart. An ``after_flush`` listener turns every inserted or changed ``TaskRecord``/``ProcessInstance``
-into count deltas and applies them in the same transaction as the change, as
-``INSERT ... ON CONFLICT DO UPDATE SET n = n + delta``: two completions at once both count (the second waits
-for the first's row lock; nothing is read and written back). Rows are written in key order so two
-transactions never take the same rows' locks in opposite orders.
+into count deltas; just before the transaction commits, all of its deltas are added together, in the same
+transaction as the change, as ``INSERT ... ON CONFLICT DO UPDATE SET n = n + delta``: two completions at once
+both count (the second waits for the first's row lock; nothing is read and written back). A transaction writes
+its fact rows once, in key order, so two transactions never take the same rows' locks in opposite orders.
 
 Writes that bypass the ORM (bench/history.py's bulk inserts) or a figure that drifted call ``rebuild()``,
 which recomputes every fact with a few GROUP BY queries; the migration that adds the tables uses it too.
@@ -106,11 +106,41 @@ def _protocols_of(session: Session, instance_ids: set[int]) -> dict[int, str]:
     return dict(rows.all())
 
 
+PENDING_KEY = "workflow_app.report_fact_deltas"
+APPLYING_KEY = "workflow_app.report_facts_applying"
+
+
 @event.listens_for(Session, "after_flush")
 def _record_facts(session: Session, _flush_context) -> None:
+    """Count what this flush changed. The counts are added to the fact rows once, just before the transaction
+    commits (``_apply_pending``), not at each flush: a transaction that flushes twice (a query's autoflush, then
+    the commit) would otherwise lock fact rows in two batches, each sorted but not sorted together, and two such
+    transactions could wait for each other (a deadlock PostgreSQL breaks by failing one of them)."""
     deltas, titles = _deltas(session)
-    if any(deltas.values()) or titles:
+    if not (any(deltas.values()) or titles):
+        return
+    if session.info.get(APPLYING_KEY):  # a flush during the commit itself, after the pending counts went in
         apply(session.connection(), deltas, titles)
+        return
+    pending_deltas, pending_titles = session.info.setdefault(PENDING_KEY, (Counter(), {}))
+    pending_deltas.update(deltas)
+    pending_titles.update(titles)
+
+
+@event.listens_for(Session, "before_commit")
+def _apply_pending(session: Session) -> None:
+    session.flush()  # everything the transaction changed is counted before the counts are written
+    pending = session.info.pop(PENDING_KEY, None)
+    session.info[APPLYING_KEY] = True
+    if pending is not None:
+        apply(session.connection(), *pending)
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_pending(session: Session, *_args) -> None:
+    session.info.pop(PENDING_KEY, None)
+    session.info.pop(APPLYING_KEY, None)
 
 
 # Load the old value before an attribute is set, so a change made to an expired object still has its "before".
