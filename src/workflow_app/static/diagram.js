@@ -74,19 +74,28 @@ function readableZoom(canvas, registry, focusIds) {
   if (focus) canvas.scrollToElement(focus, { top: 120, bottom: 120, left: 200, right: 200 });
 }
 
-document.addEventListener("DOMContentLoaded", async () => {
-  const container = document.getElementById("diagram");
-  if (!container || typeof BpmnJS === "undefined") return;
+async function openDiagram(container, what) {
+  // Fetch the view the container's data-src names (the deployed diagram's XML and its figures) and draw it with
+  // the minimap; null, with a plain message in the container, when it cannot be loaded or drawn.
   const response = await fetch(container.dataset.src, { credentials: "same-origin" });
-  if (!response.ok) { container.textContent = "The diagram could not be loaded."; return; }
+  if (!response.ok) { container.textContent = `The ${what} could not be loaded.`; return null; }
   const view = await response.json();
   const viewer = new BpmnJS({ container, additionalModules: await minimapModules() });
   try {
     await viewer.importXML(view.xml);
   } catch (error) {
     container.textContent = "The diagram could not be drawn: " + error.message;
-    return;
+    return null;
   }
+  return { view, viewer };
+}
+
+document.addEventListener("DOMContentLoaded", async () => {
+  const container = document.getElementById("diagram");
+  if (!container || typeof BpmnJS === "undefined") return;
+  const opened = await openDiagram(container, "diagram");
+  if (!opened) return;
+  const { view, viewer } = opened;
   const canvas = viewer.get("canvas");
   const registry = viewer.get("elementRegistry");
   const mark = (ids, marker) => ids.forEach((id) => { if (registry.get(id)) canvas.addMarker(id, marker); });

@@ -1,7 +1,7 @@
 // The process owner's dashboard: the protocol's deployed diagram as a heat map. Every task that escalations
 // reached gets an overlay with its numbers (times reached, median working days, share of deadlines missed), so
 // nothing is told by colour alone; the task and its overlay are coloured by reach or by breach rate (a choice
-// of two radios), with a legend. Uses diagram.js's zoom buttons, readable first zoom and minimap.
+// of two radios), with a legend. Uses diagram.js's openDiagram, zoom buttons, readable first zoom and minimap.
 // The colours are in dashboard.css (five steps per kind, light to dark, each with a text colour of 4.5:1 or
 // more); this file only says which step each task is in.
 const BREACH_STEPS = [0, 0.1, 0.25, 0.5];  // upper bounds of the first four breach-rate steps
@@ -99,16 +99,9 @@ function centreOn(canvas, shape) {
 document.addEventListener("DOMContentLoaded", async () => {
   const container = document.getElementById("heatmap");
   if (!container || typeof BpmnJS === "undefined") return;
-  const response = await fetch(container.dataset.src, { credentials: "same-origin" });
-  if (!response.ok) { container.textContent = "The heat map could not be loaded."; return; }
-  const view = await response.json();
-  const viewer = new BpmnJS({ container, additionalModules: await minimapModules() });
-  try {
-    await viewer.importXML(view.xml);
-  } catch (error) {
-    container.textContent = "The diagram could not be drawn: " + error.message;
-    return;
-  }
+  const opened = await openDiagram(container, "heat map");
+  if (!opened) return;
+  const { view, viewer } = opened;
   const canvas = viewer.get("canvas");
   const busiest = [...view.elements].sort((a, b) => b.reached - a.reached).map((e) => e.id);
   paint(viewer, view, "reach");
