@@ -251,65 +251,65 @@ def test_instance_page_offers_the_earlier_tasks_to_an_operator(api, two_stage_ap
     assert 'id="move-back"' not in practitioner.get(f"/instances/{instance_id}").get_data(as_text=True)
 
 
-def test_partnership_stage_2_back_to_stage_1_reopens_both_sides_for_their_own_people(app_factory, clock):
+@pytest.fixture
+def partnership(app_factory, clock):
+    """The partnership escalation raised by sam.patel: both agencies' management chains (every role a different
+    person) and an administrator, ada.admin. Yields the API helper and the escalation's id."""
+    from conftest import make_chain
+    from test_partnership_escalation import CSC, OTHER, RAISING, SCHOOL
+    from test_partnership_escalation import start as start_partnership
+    app = app_factory()
+    with app.app_context():
+        make_chain(SCHOOL, RAISING)
+        make_chain(CSC, OTHER)
+        make_user("ada.admin", roles=[people.ADMINISTRATOR])
+        api = Api(app.test_client())
+        yield api, start_partnership(api)
+
+
+def test_partnership_stage_2_back_to_stage_1_reopens_both_sides_for_their_own_people(partnership, clock):
     """Both agencies' Stage 1 tasks run in parallel and join before Stage 2: going back reopens both, each
     for the person of its own side (as the protocol routes them), not for the administrator who moved it."""
-    from test_partnership_escalation import OTHER, RAISING, SCHOOL, CSC, complete, other, raising, ready
-    from test_partnership_escalation import start as start_partnership
-    from conftest import make_chain
-    app = app_factory()
-    with app.app_context():
-        make_chain(SCHOOL, RAISING)
-        make_chain(CSC, OTHER)
-        make_user("ada.admin", roles=[people.ADMINISTRATOR])
-        api = Api(app.test_client())
-        instance_id = start_partnership(api)
-        tasks = ready(api, instance_id)
-        complete(api, tasks["stage1_discussion"], raising("unresolved"))
-        complete(api, tasks["stage1_acknowledge"], other("unresolved"))
-        assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
-        offered = api.request("GET", f"/api/instances/{instance_id}/earlier-tasks", user="ada.admin")["tasks"]
-        assert [t["element_id"] for t in offered] == ["stage1_discussion"]  # one choice: Stage 1, both sides
-        clock.move_to(london(2026, 12, 8, 10, 0))
-        api.request("POST", f"/api/instances/{instance_id}/move-back", user="ada.admin",
-                    json={"to": "stage1_acknowledge", "reason": "Stage 1 meeting was with the wrong school"})
-        again = ready(api, instance_id)
-        assert {name: t["assigned_to"] for name, t in again.items()} == {
-            "stage1_discussion": "sam.patel", "stage1_acknowledge": "jo.reed"}
-        assert all(t["id"] not in (tasks["stage1_discussion"]["id"], tasks["stage1_acknowledge"]["id"])
-                   for t in again.values())
-        assert all(t["due_at"] > "2026-12-08" for t in again.values())  # counted from the move
-        moved = next(h for h in api.instance(instance_id)["history"] if h["kind"] == "moved_back")
-        assert sorted(r["element_id"] for r in moved["data"]["reopened"]) == ["stage1_acknowledge",
-                                                                               "stage1_discussion"]
-        assert sorted(f["element_id"] for f in moved["data"]["from"]) == ["stage2_acknowledge", "stage2_discussion"]
-        complete(api, again["stage1_discussion"], raising("unresolved"))
-        complete(api, again["stage1_acknowledge"], other("unresolved"))
-        assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
+    from test_partnership_escalation import complete, other, raising, ready
+    api, instance_id = partnership
+    tasks = ready(api, instance_id)
+    complete(api, tasks["stage1_discussion"], raising("unresolved"))
+    complete(api, tasks["stage1_acknowledge"], other("unresolved"))
+    assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
+    offered = api.request("GET", f"/api/instances/{instance_id}/earlier-tasks", user="ada.admin")["tasks"]
+    assert [t["element_id"] for t in offered] == ["stage1_discussion"]  # one choice: Stage 1, both sides
+    clock.move_to(london(2026, 12, 8, 10, 0))
+    api.request("POST", f"/api/instances/{instance_id}/move-back", user="ada.admin",
+                json={"to": "stage1_acknowledge", "reason": "Stage 1 meeting was with the wrong school"})
+    again = ready(api, instance_id)
+    assert {name: t["assigned_to"] for name, t in again.items()} == {
+        "stage1_discussion": "sam.patel", "stage1_acknowledge": "jo.reed"}
+    assert all(t["id"] not in (tasks["stage1_discussion"]["id"], tasks["stage1_acknowledge"]["id"])
+               for t in again.values())
+    assert all(t["due_at"] > "2026-12-08" for t in again.values())  # counted from the move
+    moved = next(h for h in api.instance(instance_id)["history"] if h["kind"] == "moved_back")
+    assert sorted(r["element_id"] for r in moved["data"]["reopened"]) == ["stage1_acknowledge",
+                                                                           "stage1_discussion"]
+    assert sorted(f["element_id"] for f in moved["data"]["from"]) == ["stage2_acknowledge", "stage2_discussion"]
+    complete(api, again["stage1_discussion"], raising("unresolved"))
+    complete(api, again["stage1_acknowledge"], other("unresolved"))
+    assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
 
 
-def test_back_to_a_stage_its_missed_deadline_escalated_from(app_factory, clock):
+def test_back_to_a_stage_its_missed_deadline_escalated_from(partnership, clock):
     """The other side let its Stage 1 deadline pass (interrupting: its task closed, the escalation went on to
     Stage 2 along the deadline's path): an administrator moves it back and Stage 1 opens again for both sides."""
-    from test_partnership_escalation import OTHER, RAISING, SCHOOL, CSC, complete, raising, ready
-    from test_partnership_escalation import start as start_partnership
-    from conftest import make_chain
-    app = app_factory()
-    with app.app_context():
-        make_chain(SCHOOL, RAISING)
-        make_chain(CSC, OTHER)
-        make_user("ada.admin", roles=[people.ADMINISTRATOR])
-        api = Api(app.test_client())
-        instance_id = start_partnership(api)
-        complete(api, ready(api, instance_id)["stage1_discussion"], raising("unresolved"))
-        clock.move_to(london(2026, 12, 3, 9, 1))
-        api.sweep()
-        assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
-        offered = api.request("GET", f"/api/instances/{instance_id}/earlier-tasks", user="ada.admin")["tasks"]
-        assert len(offered) == 1 and "stage1" in offered[0]["element_id"]
-        api.request("POST", f"/api/instances/{instance_id}/move-back", user="ada.admin",
-                    json={"to": "stage1_acknowledge", "reason": "the deadline fell in a school closure"})
-        again = ready(api, instance_id)
-        assert {name: t["assigned_to"] for name, t in again.items()} == {
-            "stage1_discussion": "sam.patel", "stage1_acknowledge": "jo.reed"}
-        assert all(t["overdue"] is False for t in again.values())
+    from test_partnership_escalation import complete, raising, ready
+    api, instance_id = partnership
+    complete(api, ready(api, instance_id)["stage1_discussion"], raising("unresolved"))
+    clock.move_to(london(2026, 12, 3, 9, 1))
+    api.sweep()
+    assert set(ready(api, instance_id)) == {"stage2_discussion", "stage2_acknowledge"}
+    offered = api.request("GET", f"/api/instances/{instance_id}/earlier-tasks", user="ada.admin")["tasks"]
+    assert len(offered) == 1 and "stage1" in offered[0]["element_id"]
+    api.request("POST", f"/api/instances/{instance_id}/move-back", user="ada.admin",
+                json={"to": "stage1_acknowledge", "reason": "the deadline fell in a school closure"})
+    again = ready(api, instance_id)
+    assert {name: t["assigned_to"] for name, t in again.items()} == {
+        "stage1_discussion": "sam.patel", "stage1_acknowledge": "jo.reed"}
+    assert all(t["overdue"] is False for t in again.values())
