@@ -23,7 +23,7 @@ def landing_page(user) -> str:
     """Where a person lands after signing in: staff (anyone holding a protocol role) on their inbox; otherwise
     administrators on the users, process owners on their dashboard, policy editors on the diagrams, data
     protection officers on the data protection pages."""
-    if set(user.role_names) - {r.casefold() for r in people.SYSTEM_ROLES}:
+    if people.works_cases(user):
         return url_for("ui.inbox")
     for role, endpoint in ((people.ADMINISTRATOR, "admin.users"), (people.PROCESS_OWNER, "owners.dashboard"),
                            (people.POLICY_EDITOR, "policy.versions"),
