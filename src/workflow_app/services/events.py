@@ -94,6 +94,10 @@ def _load_consumers() -> None:
 @sa_event.listens_for(Session, "before_commit")
 def _run_commit_handlers(session: Session) -> None:
     pending = session.info.pop(PENDING_KEY, None)
+    if pending:
+        # The change is written first (services run without autoflush), so its new rows have their ids and
+        # foreign keys when a consumer reads them (a notice's link to the task the change just opened).
+        session.flush()
     while pending:
         happened = pending.pop(0)
         for handler in _commit_handlers:

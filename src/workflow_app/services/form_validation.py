@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from datetime import date, datetime, time
 from typing import Any
 
@@ -19,11 +20,12 @@ FALSE_WORDS = {"false", "off", "no", "n", "0", ""}
 
 
 def validate_submission(form: FormSpec | None, submitted: dict[str, Any], *, from_html: bool = False,
-                        dynamic_choices: dict[str, list[str]] | None = None) -> dict[str, Any]:
+                        dynamic_choices: dict[str, list | Mapping[str, str]] | None = None) -> dict[str, Any]:
     """Return clean values for every field of ``form``, or raise :class:`InvalidInput`.
 
     ``dynamic_choices`` supplies the allowed values of fields whose choices come from the installation
-    (``choices_from``), e.g. ``{"agencies": [...]}``. Fields a hide condition hides (given the other
+    (``choices_from``), e.g. ``{"agencies": [...]}``, or a mapping from a casefolded value to the allowed value
+    (which can look one value up instead of listing them all). Fields a hide condition hides (given the other
     answers) are neither required nor stored, whatever was sent for them.
     """
     fields = [f for f in (form.fields if form else ()) if f.is_input]
@@ -225,9 +227,14 @@ def _table(raw: Any, spec: FieldSpec) -> list[dict[str, str]] | None:
     return rows or None
 
 
-def _dynamic_choice(value: Any, spec: FieldSpec, allowed: list) -> str:
-    """``allowed`` holds values, or (value, label) pairs (e.g. people: username, "Name (Agency)")."""
-    by_key = {(a if isinstance(a, str) else a[0]).casefold(): (a if isinstance(a, str) else a[0]) for a in allowed}
+def _dynamic_choice(value: Any, spec: FieldSpec, allowed: list | Mapping[str, str]) -> str:
+    """``allowed`` holds values, or (value, label) pairs (e.g. people: username, "Name (Agency)"), or maps a
+    casefolded value to the allowed value."""
+    if isinstance(allowed, Mapping):
+        by_key = allowed
+    else:
+        by_key = {(a if isinstance(a, str) else a[0]).casefold(): (a if isinstance(a, str) else a[0])
+                  for a in allowed}
     chosen = by_key.get(str(value).strip().casefold())
     if chosen is None:
         raise ValueError(f"Choose one of the {spec.choices_from} listed")

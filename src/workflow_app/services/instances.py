@@ -8,6 +8,7 @@ Optimistic locking (``ProcessInstance.lock_version``) turns a concurrent change 
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,12 +45,18 @@ def concurrency_safe(operation):
     """Turn a lost race into a 409: another request changed the same instance (version check) or created
     the same task row first. SQLAlchemy can notice either while flushing mid-operation, not only at commit.
     A transaction the database broke off to end a deadlock is run again (it changed nothing), up to
-    ``ATTEMPTS`` times, instead of failing the request."""
+    ``ATTEMPTS`` times, instead of failing the request.
+
+    The operation runs without autoflush: what it writes reaches the database once, at commit, as one batch per
+    table (a query in the middle would otherwise flush the rows written so far, and the history rows, task rows
+    and instance row of one change would go out in several rounds). Its reads go through the loaded instance and
+    its relationships, not queries for rows it has just written."""
     @functools.wraps(operation)
     def guarded(*args, **kwargs):
         for attempt in range(1, ATTEMPTS + 1):
             try:
-                return operation(*args, **kwargs)
+                with db.session.no_autoflush:
+                    return operation(*args, **kwargs)
             except (StaleDataError, IntegrityError):
                 db.session.rollback()
                 raise Conflict(CONCURRENT_CHANGE) from None
@@ -75,6 +82,38 @@ def dynamic_choices(form=None) -> dict[str, list]:
     return {name: load() for name, load in CHOICE_SOURCES.items() if name in wanted}
 
 
+class _OneValueLookup(Mapping):
+    """The allowed values of a ``choices_from`` field as validation asks for them: one value at a time, looked up
+    with one query, instead of listing every agency or person of the installation on each submission."""
+
+    def __init__(self, find):
+        self._find = find
+
+    def __getitem__(self, key: str) -> str:
+        found = self._find(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __iter__(self):
+        raise TypeError("a lookup does not list its values")
+
+    def __len__(self) -> int:
+        raise TypeError("a lookup does not list its values")
+
+
+CHOICE_LOOKUPS = {
+    "agencies": lambda key: (agency.name if (agency := people.find_agency(key)) is not None else None),
+    "people": parties.person_choice,
+}
+
+
+def choice_lookups(form) -> dict[str, Mapping[str, str]]:
+    """What :func:`validate_submission` checks a ``choices_from`` answer against (see ``_OneValueLookup``)."""
+    wanted = {f.choices_from for f in form.fields if f.choices_from} if form is not None else set()
+    return {name: _OneValueLookup(find) for name, find in CHOICE_LOOKUPS.items() if name in wanted}
+
+
 MAX_CASE_REFERENCE = 200  # instances.case_reference is String(200)
 
 
@@ -85,7 +124,7 @@ def start_instance(protocol_key: str, submitted: dict[str, Any], *, user: User,
     access.require_start(user, deployment)
     bundle = bundle_for(deployment)
     clean = validate_submission(bundle.start_form, submitted, from_html=from_html,
-                                dynamic_choices=dynamic_choices(bundle.start_form))
+                                dynamic_choices=choice_lookups(bundle.start_form))
     reference = str(clean.get("case_reference") or "")
     if len(reference) > MAX_CASE_REFERENCE:  # the indexed column's size, whatever the form allows
         raise InvalidInput({"case_reference": f"Must be at most {MAX_CASE_REFERENCE} characters "
@@ -146,7 +185,7 @@ def _complete(record: TaskRecord, submitted: dict[str, Any], *, from_html: bool,
                        "until it is resumed. Nothing was saved.")
     bundle = bundle_for(instance.deployment)
     form = bundle.forms.get(record.element_id)
-    clean = validate_submission(form, submitted, from_html=from_html, dynamic_choices=dynamic_choices(form))
+    clean = validate_submission(form, submitted, from_html=from_html, dynamic_choices=choice_lookups(form))
     if link is not None:  # spent in the same transaction as the completion; a form with errors keeps it usable
         external_links.spend(link)
 

@@ -66,6 +66,13 @@ def people_choices() -> list[tuple[str, str]]:
     return [(u.username, f"{u.display_name} ({u.agency.name})") for u in db.session.scalars(query)]
 
 
+def person_choice(key: str) -> str | None:
+    """The username ``key`` (casefolded) names, if it is one of :func:`people_choices` (usernames are stored in
+    lower case: see people.create_user)."""
+    return db.session.scalar(select(User.username).where(User.username == key.strip().lower(),
+                                                         User.active.is_(True), User.agency_id.is_not(None)))
+
+
 def named_parties(bundle: ProcessBundle, form: FormSpec | None, clean: dict[str, Any], raiser: User) -> list[NamedParty]:
     """Read and check the start form's party fields; raises InvalidInput (nothing is created) when a named
     person is not in their side's agency, a contact lacks an e-mail address, or both sides are one agency."""

@@ -9,7 +9,8 @@ from datetime import timedelta
 from flask import current_app
 from limits import parse as parse_limit
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from workflow_app import clock
@@ -49,8 +50,26 @@ def get_or_create_agency(name: str) -> Agency:
     return agency
 
 
+AGENCIES_KEY = "workflow_app.agencies_by_name"
+
+
 def find_agency(name: str) -> Agency | None:
-    return db.session.scalar(select(Agency).where(func.lower(Agency.name) == name.strip().lower()))
+    """The agency called ``name`` (any case). Raising an escalation asks for the same two or three agencies several
+    times (its start form's fields, both sides), so a transaction reads them once: the first lookup loads every
+    agency (a short list), and the list is forgotten when the transaction ends."""
+    session = db.session()
+    by_name = session.info.get(AGENCIES_KEY)
+    if by_name is None:
+        by_name = session.info[AGENCIES_KEY] = {a.name.lower(): a for a in session.scalars(select(Agency))}
+    return by_name.get(name.strip().lower())
+
+
+@sa_event.listens_for(Session, "after_commit")
+@sa_event.listens_for(Session, "after_soft_rollback")
+@sa_event.listens_for(Session, "after_flush")
+def _forget_agencies(session: Session, *_args) -> None:
+    """An agency added, renamed or removed (a flush), or a transaction over: the next lookup reads them again."""
+    session.info.pop(AGENCIES_KEY, None)
 
 
 def get_or_create_role(name: str, description: str = "") -> Role:

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 from sqlalchemy import Connection, case, delete, event, func, inspect, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from workflow_app.persistence.models import (ProcessInstance, ReportProtocolFact, ReportStageDays, ReportStageFact,
                                              TaskRecord)
@@ -88,7 +89,9 @@ def _deltas(session: Session) -> tuple[Counter, dict[tuple[str, str], tuple[str,
             deltas.subtract(_instance_counts(obj.protocol_key, before))
         elif isinstance(obj, TaskRecord) and (before := _before(obj, TASK_FIELDS)) is not None:
             changed_tasks.append((obj, before))
-    protocols = _protocols_of(session, {task.instance_id for task, _ in changed_tasks})
+    protocols = {task.instance_id: task.__dict__["instance"].protocol_key for task, _ in changed_tasks
+                 if task.__dict__.get("instance") is not None}  # the loaded instance, as the change left it
+    protocols.update(_protocols_of(session, {task.instance_id for task, _ in changed_tasks} - protocols.keys()))
     for task, before in changed_tasks:
         protocol = protocols[task.instance_id]
         deltas.update(_task_counts(protocol, _current(task, TASK_FIELDS)))
@@ -99,11 +102,19 @@ def _deltas(session: Session) -> tuple[Counter, dict[tuple[str, str], tuple[str,
 
 
 def _protocols_of(session: Session, instance_ids: set[int]) -> dict[int, str]:
-    if not instance_ids:
-        return {}
-    rows = session.connection().execute(select(ProcessInstance.id, ProcessInstance.protocol_key)
-                                        .where(ProcessInstance.id.in_(instance_ids)))
-    return dict(rows.all())
+    """Each instance's protocol: from the session when the instance is loaded there (the usual case: the change
+    went through it), else from the database."""
+    protocols = {}
+    for instance_id in instance_ids:
+        loaded = session.identity_map.get(identity_key(ProcessInstance, instance_id))
+        if loaded is not None and "protocol_key" in loaded.__dict__:
+            protocols[instance_id] = loaded.protocol_key
+    missing = instance_ids - protocols.keys()
+    if missing:
+        rows = session.connection().execute(select(ProcessInstance.id, ProcessInstance.protocol_key)
+                                            .where(ProcessInstance.id.in_(missing)))
+        protocols.update(rows.all())
+    return protocols
 
 
 PENDING_KEY = "workflow_app.report_fact_deltas"
@@ -162,9 +173,40 @@ def _greater(connection: Connection, current, incoming):
     return bigger(func.coalesce(current, incoming), func.coalesce(incoming, current))
 
 
+_upserts: dict[tuple[str, str], Any] = {}
+
+
+def _upsert(connection: Connection, table) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`` for ``table``, without values: run with a list of
+    rows (one round trip on PostgreSQL, an executemany on SQLite) and built once per dialect, so SQLAlchemy
+    compiles it once (a statement carrying its rows in ``.values([...])`` is compiled again on every use)."""
+    key = (connection.dialect.name, table.name)
+    if key not in _upserts:
+        insert = _insert(connection, table)
+        if table is stage_facts:
+            statement = insert.on_conflict_do_update(
+                index_elements=["protocol_key", "element_id"],
+                set_={"open_count": stage_facts.c.open_count + insert.excluded.open_count,
+                      "closed_count": stage_facts.c.closed_count + insert.excluded.closed_count,
+                      "breaches": stage_facts.c.breaches + insert.excluded.breaches,
+                      "title": _greater(connection, stage_facts.c.title, insert.excluded.title),
+                      "stage": _greater(connection, stage_facts.c.stage, insert.excluded.stage)})
+        elif table is stage_days:
+            statement = insert.on_conflict_do_update(
+                index_elements=["protocol_key", "element_id", "days"],
+                set_={"completed": stage_days.c.completed + insert.excluded.completed})
+        else:
+            statement = insert.on_conflict_do_update(
+                index_elements=["protocol_key", "dimension", "value"],
+                set_={"count": protocol_facts.c.count + insert.excluded.count})
+        _upserts[key] = statement
+    return _upserts[key]
+
+
 def apply(connection: Connection, deltas: Counter,
           titles: dict[tuple[str, str], tuple[str, str | None]]) -> None:
-    """Add ``deltas`` (keyed as ``_task_counts`` makes them) to the fact rows, creating missing rows."""
+    """Add ``deltas`` (keyed as ``_task_counts`` makes them) to the fact rows, creating missing rows: one upsert per
+    table, its rows in key order (the order their row locks are taken in)."""
     per_stage: dict[tuple[str, str], Counter] = {key: Counter() for key in titles}
     per_day: Counter = Counter()
     per_value: Counter = Counter()
@@ -175,32 +217,19 @@ def apply(connection: Connection, deltas: Counter,
             per_day[(protocol, a, b)] += n
         else:
             per_value[(protocol, a, b)] += n
+    stage_rows = []
     for (protocol, element), counts in sorted(per_stage.items()):
         title, stage = titles.get((protocol, element), (element, None))
-        insert = _insert(connection, stage_facts).values(
-            protocol_key=protocol, element_id=element, title=title, stage=stage,
-            open_count=counts["open_count"], closed_count=counts["closed_count"], breaches=counts["breaches"])
-        connection.execute(insert.on_conflict_do_update(
-            index_elements=["protocol_key", "element_id"],
-            set_={"open_count": stage_facts.c.open_count + insert.excluded.open_count,
-                  "closed_count": stage_facts.c.closed_count + insert.excluded.closed_count,
-                  "breaches": stage_facts.c.breaches + insert.excluded.breaches,
-                  "title": _greater(connection, stage_facts.c.title, insert.excluded.title),
-                  "stage": _greater(connection, stage_facts.c.stage, insert.excluded.stage)}))
-    for (protocol, element, days), n in sorted(per_day.items()):
-        if n:
-            insert = _insert(connection, stage_days).values(protocol_key=protocol, element_id=element, days=days,
-                                                            completed=n)
-            connection.execute(insert.on_conflict_do_update(
-                index_elements=["protocol_key", "element_id", "days"],
-                set_={"completed": stage_days.c.completed + insert.excluded.completed}))
-    for (protocol, dimension, value), n in sorted(per_value.items()):
-        if n:
-            insert = _insert(connection, protocol_facts).values(protocol_key=protocol, dimension=dimension,
-                                                                value=value, count=n)
-            connection.execute(insert.on_conflict_do_update(
-                index_elements=["protocol_key", "dimension", "value"],
-                set_={"count": protocol_facts.c.count + insert.excluded.count}))
+        stage_rows.append({"protocol_key": protocol, "element_id": element, "title": title, "stage": stage,
+                           "open_count": counts["open_count"], "closed_count": counts["closed_count"],
+                           "breaches": counts["breaches"]})
+    day_rows = [{"protocol_key": protocol, "element_id": element, "days": days, "completed": n}
+                for (protocol, element, days), n in sorted(per_day.items()) if n]
+    value_rows = [{"protocol_key": protocol, "dimension": dimension, "value": value, "count": n}
+                  for (protocol, dimension, value), n in sorted(per_value.items()) if n]
+    for table, rows in ((stage_facts, stage_rows), (stage_days, day_rows), (protocol_facts, value_rows)):
+        if rows:
+            connection.execute(_upsert(connection, table), rows)
 
 
 # -- recomputing everything --------------------------------------------------------------------------------
