@@ -244,18 +244,19 @@ def fire_due_timers(instance_id: int) -> bool:
             or instance.next_timer_at > clock.now():
         db.session.rollback()
         return False
-    engine = load_engine(instance)
-    error = None
-    try:
-        engine.fire_due_timers()
-    except EngineError as exc:
-        error = exc
-    try:
-        _apply(instance, engine, error=error)
-        _commit()
-    except (Conflict, StaleDataError, IntegrityError):
-        db.session.rollback()
-        return False
+    with db.session.no_autoflush:  # written in one flush at commit, as in concurrency_safe
+        engine = load_engine(instance)
+        error = None
+        try:
+            engine.fire_due_timers()
+        except EngineError as exc:
+            error = exc
+        try:
+            _apply(instance, engine, error=error)
+            _commit()
+        except (Conflict, StaleDataError, IntegrityError):
+            db.session.rollback()
+            return False
     return True
 
 

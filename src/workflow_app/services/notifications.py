@@ -17,7 +17,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import current_app, render_template
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 
 from workflow_app import clock
 from workflow_app.extensions import db
@@ -107,29 +107,38 @@ def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None, h
                if k not in ("recipients",) and v not in (None, "")]
     subject = (f"{entry.task} – escalation #{instance.id}"
                + (f" ({instance.case_reference})" if instance.case_reference else ""))[:300]
+    notices, messages = [], []
     for person in recipients:
         task = next((t for t in instance.tasks if t.state == "ready" and t.assigned_to_id == person.id), None) \
             or next((t for t in instance.tasks if t.state == "ready" and access.is_candidate(person, t)), None)
         link = f"{base_url}/tasks/{task.id}" if task else f"{base_url}/instances/{instance.id}"
         text = f"{entry.task}: escalation #{instance.id}" + (f" ({instance.case_reference})" if instance.case_reference else "")
-        db.session.add(Notice(user_id=person.id, instance_id=instance.id, text=text,
-                              link=link.removeprefix(base_url), created_at=now))
+        notices.append({"user_id": person.id, "instance_id": instance.id, "text": text,
+                        "link": link.removeprefix(base_url), "created_at": now, "read_at": None})
         if person.email:
             body = render_template("email/notification.txt", recipient=person, title=entry.task, instance=instance,
                                    details=details, task=task, link=link, actor=actor.display_name if actor else None)
-            db.session.add(OutboxMessage(instance_id=instance.id, user_id=person.id, kind="notification",
-                                         recipient_email=person.email, subject=subject, body=body,
-                                         status="pending", attempts=0, next_attempt_at=now, created_at=now))
+            messages.append(_queued(instance.id, person.id, person.email, subject, body, now))
     for name, email in contacts:  # no account: the message itself is the notice (their task link comes separately)
         body = render_template("email/notification.txt", recipient={"display_name": name}, title=entry.task,
                                instance=instance, details=details, task=None, link=None,
                                actor=actor.display_name if actor else None)
-        db.session.add(OutboxMessage(instance_id=instance.id, user_id=None, kind="notification",
-                                     recipient_email=email, subject=subject, body=body, status="pending",
-                                     attempts=0, next_attempt_at=now, created_at=now))
+        messages.append(_queued(instance.id, None, email, subject, body, now))
+    # Written as one statement per table (nothing reads these rows back in this transaction).
+    if notices:
+        db.session.execute(insert(Notice), notices)
+    if messages:
+        db.session.execute(insert(OutboxMessage), messages)
     entry.data = {**entry.data, "sent_to": [p.username for p in recipients],
                   "emailed": [p.username for p in recipients if p.email] + [email for _, email in contacts],
                   "no_one_holds": unresolved}
+
+
+def _queued(instance_id: int, user_id: int | None, email: str, subject: str, body: str, now) -> dict:
+    """An outbox row for a notification e-mail, waiting to be sent."""
+    return {"instance_id": instance_id, "user_id": user_id, "kind": "notification", "recipient_email": email,
+            "subject": subject, "body": body, "status": "pending", "attempts": 0, "next_attempt_at": now,
+            "lease_until": None, "last_error": None, "created_at": now, "sent_at": None}
 
 
 @dataclass
