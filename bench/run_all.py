@@ -199,6 +199,8 @@ def measure(url: str, count: int, repeat: int) -> tuple[list[tuple[str, float, f
         sizes = db.session.execute(select(func.length(type_coerce(ProcessInstance.state, LargeBinary)),
                                           func.length(type_coerce(ProcessInstance.data, LargeBinary)))).all()
         stored = statistics.median(state + data for state, data in sizes)
+        by_stage = stored_by_stage(instances.start_instance(
+            PROTOCOL, {**START, "case_reference": "CLIMB"}, user=people.get_user(RAISER)).id)
         db.session.remove()
         db.engine.dispose()
     median = statistics.median
@@ -210,7 +212,31 @@ def measure(url: str, count: int, repeat: int) -> tuple[list[tuple[str, float, f
         rows.append(("due timer fired by the sweep (one escalation)", median(app_ms["timer"]),
                      median(floor_ms["timer"])))
     rows.append(("instance page (history, at Stage 2)", median(page_ms), None))
-    return rows, {"stored": stored, "timers": len(app_ms["timer"])}
+    return rows, {"stored": stored, "timers": len(app_ms["timer"]), "by_stage": by_stage}
+
+
+def stored_bytes(instance_id: int) -> int:
+    state, data = db.session.execute(select(func.length(type_coerce(ProcessInstance.state, LargeBinary)),
+                                            func.length(type_coerce(ProcessInstance.data, LargeBinary)))
+                                     .where(ProcessInstance.id == instance_id)).one()
+    return state + data
+
+
+def stored_by_stage(instance_id: int) -> list[tuple[str, int]]:
+    """Not timed: one escalation referred up rung by rung (each task by the person holding it), with its stored
+    bytes at each stage: the state keeps every task the escalation has run, so it grows as it climbs."""
+    sizes = []
+    for _ in range(6):
+        db.session.expire_all()
+        instance = instances.get_instance(instance_id)
+        ready = sorted((t for t in instance.tasks if t.state == "ready"), key=lambda t: t.party != "raising")
+        sizes.append(((ready[0].stage or ready[0].title) if ready else instance.status, stored_bytes(instance_id)))
+        if len(ready) != 2 or any(t.assigned_to is None for t in ready):
+            break  # the ladder's two-party stages are over (Stage 5 is the partnership's own)
+        for record in ready:
+            form = RAISING_DATA if record.party == "raising" else OTHER_DATA
+            instances.complete_task(record.id, form, user=record.assigned_to)
+    return sizes
 
 
 def print_table(name: str, rows, extra: dict, count: int, repeat: int) -> None:
@@ -222,6 +248,7 @@ def print_table(name: str, rows, extra: dict, count: int, repeat: int) -> None:
         else:
             print(f"{label:<58} {app_value:>8.2f} {floor_value:>9.2f} {app_value / floor_value:>6.2f}x")
     print(f"{'stored bytes per instance (state + data, history aside)':<58} {extra['stored']:>8.0f}")
+    print("  one escalation as it climbs: " + ", ".join(f"Stage {stage}: {size:,}" for stage, size in extra["by_stage"]))
 
 
 def main() -> None:
