@@ -162,7 +162,9 @@ class AuditEntry(db.Model):
 class ProcessInstance(db.Model):
     __tablename__ = "instances"
     __table_args__ = (Index("ix_instances_status_timer", "status", "next_timer_at"),
-                      Index("ix_instances_protocol_status_started", "protocol_key", "status", "started_at"),
+                      # the list filtered by protocol and status, newest first: id ends the key as it ends the
+                      # sort, so the page's ids come from the index alone (PostgreSQL keeps no row id in an index)
+                      Index("ix_instances_protocol_status_started_id", "protocol_key", "status", "started_at", "id"),
                       Index("ix_instances_started_at", "started_at"),
                       # covers the report drill-down "protocol + stage reached + dates" without reading rows
                       Index("ix_instances_protocol_stage_started", "protocol_key", "stage_reached", "started_at"),
@@ -216,12 +218,18 @@ class TaskRecord(db.Model):
 
     __tablename__ = "tasks"
     __table_args__ = (Index("ix_tasks_state_role", "state", "role"),
-                      # the "available" inbox: ready tasks of my roles (role_key, so no lower() defeats the index)
-                      Index("ix_tasks_state_role_key", "state", "role_key"),
+                      # the "available" inbox: ready, unassigned tasks of my roles (role_key, so no lower() defeats
+                      # the index; assigned_to_id last, so the unassigned ones are found without reading the
+                      # assigned ones, which at scale are nearly all of a role's ready tasks)
+                      Index("ix_tasks_state_role_key_assigned", "state", "role_key", "assigned_to_id"),
                       # the "mine" and "team" inboxes: a person's ready tasks, not all they ever held
                       Index("ix_tasks_assigned_state", "assigned_to_id", "state"),
                       Index("ix_tasks_element_state", "element_id", "state"),
-                      Index("ix_tasks_state_due", "state", "due_at"))
+                      Index("ix_tasks_state_due", "state", "due_at"),
+                      # the escalations list's "overdue" filter: does this instance have a ready task past its
+                      # deadline? One index probe per listed instance (without it the database picks
+                      # ix_tasks_state_due and reads every overdue task of every instance it looks at)
+                      Index("ix_tasks_instance_state_due", "instance_id", "state", "due_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
