@@ -409,7 +409,10 @@ def _apply(instance: ProcessInstance, engine: EngineInstance, *, completed_task_
 def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_task_id: str | None,
                 now: datetime, actor: User | None = None) -> None:
     open_records = {r.id: r for r in instance.tasks if r.state == "ready"}
-    for task in engine.ready_user_tasks():
+    ready_tasks = engine.ready_user_tasks()
+    climbing = any(t.party and t.id not in open_records for t in ready_tasks) and any(r.party for r in instance.tasks)
+    managers = parties.load_line_managers(instance) if climbing else []  # one query for both sides' chains
+    for task in ready_tasks:
         record = open_records.pop(task.id, None)
         is_new = record is None
         if is_new:
@@ -433,6 +436,7 @@ def _sync_tasks(instance: ProcessInstance, engine: EngineInstance, completed_tas
             events.publish(instance, "task_created", task=record.title, task_id=record.id,
                            element_id=record.element_id, at=now, party=record.party,
                            webhook=webhooks.task_payload(record))
+    del managers  # (kept loaded until every new task was assigned)
     calendar = calendar_of(instance.deployment) if open_records else None
     for task_id, record in open_records.items():
         record.completed_at = now
@@ -559,13 +563,13 @@ def get_instance(instance_id: int) -> ProcessInstance:
 def get_task(task_id: str) -> TaskRecord:
     """A task with what completing it reads: its escalation, that escalation's deployment, tasks (with their
     holders and agencies) and parties, loaded in a few queries instead of one lazy load each."""
-    open_task_detail = (selectinload(ProcessInstance.tasks).options(joinedload(TaskRecord.assigned_to),
-                                                                     joinedload(TaskRecord.agency)))
+    open_task_detail = (joinedload(ProcessInstance.tasks).options(joinedload(TaskRecord.assigned_to),
+                                                                   joinedload(TaskRecord.agency)))
     record = db.session.get(TaskRecord, task_id, options=[
         joinedload(TaskRecord.instance).options(
             joinedload(ProcessInstance.deployment), open_task_detail,
-            selectinload(ProcessInstance.parties).options(joinedload(EscalationParty.agency),
-                                                          joinedload(EscalationParty.person)))])
+            joinedload(ProcessInstance.parties).options(joinedload(EscalationParty.agency),
+                                                        joinedload(EscalationParty.person)))])
     if record is None:
         raise NotFound("There is no such task")
     return record

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 
 from workflow_app.engine import FormSpec, ProcessBundle
 from workflow_app.extensions import db
@@ -161,6 +162,18 @@ def party_of(instance: ProcessInstance, party: str) -> EscalationParty | None:
 def holder(record: TaskRecord) -> User | None:
     """Who held a party task: who completed it, else who it is assigned to."""
     return record.completer or record.assigned_to
+
+
+def load_line_managers(instance: ProcessInstance) -> list[User]:
+    """Load, in one query, the line managers (with their roles) of everyone who has held a side's task: a stage
+    that climbs the chains reads them in :func:`assign`, once per side, and one query for both sides beats two
+    lazy loads per side (the manager, then their roles). The caller keeps the returned list while it assigns:
+    the session holds loaded rows only while something refers to them."""
+    holders = {person for person in (holder(t) for t in instance.tasks if t.party) if person is not None}
+    wanted = sorted({p.line_manager_id for p in holders if p.line_manager_id is not None})
+    if not wanted:
+        return []
+    return list(db.session.scalars(select(User).where(User.id.in_(wanted)).options(joinedload(User.roles))).unique())
 
 
 def assign(instance: ProcessInstance, record: TaskRecord) -> Assignment:

@@ -228,7 +228,7 @@ TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 def user_for_token(plain: str) -> User | None:
     # The person and their roles come with the token: every API request checks them.
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(plain))
-                              .options(joinedload(ApiToken.user).selectinload(User.roles)))
+                              .options(joinedload(ApiToken.user).joinedload(User.roles)))
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
     now = clock.now()
