@@ -50,6 +50,11 @@ def test_run_all_prints_each_figure_next_to_its_floor():
         # the ratio is of the two figures beside it (printed rounded)
         assert float(ratio.removesuffix("x")) == pytest.approx(float(app_ms) / float(floor_ms), rel=0.02)
     assert int(rows["stored bytes per instance (state + data, history aside)"][0]) > 0
+    # what the stack itself costs, measured in the same run, and the best ratio it leaves each operation
+    assert float(rows["no-op API request (token check, JSON answer)"][0]) > 0
+    assert float(rows["durable write (state + one history row, committed)"][0]) > 0
+    reachable = next(line for line in out.splitlines() if "lowest ratio reachable" in line)
+    assert reachable.count("x") >= 4 and "raising side, Stage 1" in reachable
 
 
 @pytest.mark.slow
