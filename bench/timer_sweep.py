@@ -60,7 +60,9 @@ def build_template(path: Path, count: int) -> None:
 
 
 def sweep_ms(template: Path, workdir: Path, due: int) -> tuple[float, int]:
-    copy = workdir / "run.db"
+    # A fresh file per run: a copy laid over an earlier run's file would meet that run's leftover write-ahead log
+    # (run.db-wal) and read as a corrupt database.
+    copy = Path(tempfile.mkdtemp(dir=workdir)) / "run.db"
     shutil.copyfile(template, copy)
     app = app_for(copy)
     moment = FIRST_DUE + timedelta(seconds=due) - timedelta(milliseconds=500)
@@ -72,7 +74,9 @@ def sweep_ms(template: Path, workdir: Path, due: int) -> tuple[float, int]:
             breached = sorted(h.element_id for h in instances.get_instance(result.fired[0]).history
                               if h.kind == "deadline_breached")
             assert breached == ["stage1_acknowledge", "stage1_discussion"], breached
+        db.session.remove()
         db.engine.dispose()
+    shutil.rmtree(copy.parent, ignore_errors=True)
     return elapsed, len(result.fired)
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 
 from flask import current_app, render_template
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import or_, select, update
 
 from workflow_app import clock
 from workflow_app.extensions import db
@@ -124,11 +124,12 @@ def notify(instance: ProcessInstance, entry: HistoryEntry, actor: User | None, h
                                instance=instance, details=details, task=None, link=None,
                                actor=actor.display_name if actor else None)
         messages.append(_queued(instance.id, None, email, subject, body, now))
-    # Written as one statement per table (nothing reads these rows back in this transaction).
+    # Written as one statement per table, straight to the tables (nothing reads these rows back in this
+    # transaction, so the ORM's bulk bookkeeping would be spent for nothing).
     if notices:
-        db.session.execute(insert(Notice), notices)
+        db.session.execute(Notice.__table__.insert(), notices)
     if messages:
-        db.session.execute(insert(OutboxMessage), messages)
+        db.session.execute(OutboxMessage.__table__.insert(), messages)
     entry.data = {**entry.data, "sent_to": [p.username for p in recipients],
                   "emailed": [p.username for p in recipients if p.email] + [email for _, email in contacts],
                   "no_one_holds": unresolved}
