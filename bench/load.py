@@ -160,6 +160,9 @@ def main() -> None:
         print(f"requests {len(ordered)}  throughput {len(ordered) / elapsed:.1f} req/s  "
               f"p50 {statistics.median(ordered):.1f} ms  p95 {ordered[int(len(ordered) * 0.95) - 1]:.1f} ms  "
               f"errors {len(errors)}  connections cut by the kill {len(dropped)}")
+        completions = sum(len(latencies[name]) for name in ("complete raising side", "complete other side")) \
+            - sum(1 for e in errors + dropped if e[0].startswith("complete"))
+        print(f"task completions {completions}  {completions / elapsed:.1f} per second (both sides' Stage 1 tasks)")
         for name, samples in latencies.items():
             if samples:
                 print(f"  {name:<24} n {len(samples):>6}  p50 {statistics.median(samples):>7.1f} ms")

@@ -66,3 +66,6 @@ def test_load_script_runs_and_checks_every_history(tmp_path):
     started, to_stage2, in_db = int(seen.split()[0]), int(seen.split(", ")[1].split()[0]), int(
         seen.split("database has ")[1].split()[0])
     assert started > 0 and to_stage2 == in_db  # every loop the client saw finish is at Stage 2 in the database
+    # each loop that reached Stage 2 completed both sides' Stage 1 tasks; the count printed says so
+    completions = int(out.split("task completions ")[1].split()[0])
+    assert completions >= 2 * to_stage2

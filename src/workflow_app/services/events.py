@@ -53,6 +53,7 @@ class DomainEvent:
 Handler = Callable[[DomainEvent], None]
 _now_handlers: list[Handler] = []
 _commit_handlers: list[Handler] = []
+_commit_enders: list[Callable[[Session], None]] = []
 
 
 def subscribe(handler: Handler, *, at_commit: bool = False) -> Handler:
@@ -62,6 +63,13 @@ def subscribe(handler: Handler, *, at_commit: bool = False) -> Handler:
     if handler not in handlers:
         handlers.append(handler)
     return handler
+
+
+def at_commit_end(writer: Callable[[Session], None]) -> None:
+    """Register ``writer`` to run once the commit-time consumers are done, still inside the transaction (the
+    history writes its entries then, complete with what the consumers noted on them)."""
+    if writer not in _commit_enders:
+        _commit_enders.append(writer)
 
 
 def publish(instance: ProcessInstance, kind: str, *, actor: str | None = None, task: str | None = None,
@@ -103,6 +111,8 @@ def _run_commit_handlers(session: Session) -> None:
         for handler in _commit_handlers:
             handler(happened)
         pending.extend(session.info.pop(PENDING_KEY, ()))  # events a handler itself published
+    for writer in _commit_enders:
+        writer(session)
 
 
 @sa_event.listens_for(Session, "after_soft_rollback")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from workflow_app import clock
 from workflow_app.extensions import db
 from workflow_app.persistence.models import HistoryEntry, Rectification, User
-from workflow_app.services import deployments, events, instances
+from workflow_app.services import deployments, events, history, instances
 from workflow_app.services.errors import InvalidInput, NotFound
 from workflow_app.services.retention import require_officer
 
@@ -46,7 +46,7 @@ def rectify(instance_id: int, history_id: int, field: str, value: Any, reason: s
     superseding = events.publish(instance, "rectified", actor=user.username, task=entry.task, task_id=entry.task_id,
                                  element_id=entry.element_id, party=entry.party,
                                  data={"field": field, "value": value, "reason": reason.strip(), "supersedes": entry.id})
-    db.session.flush()
+    history.write_pending(with_ids=True)  # the correction names the entry that supersedes the old one
     correction = Rectification(instance_id=instance.id, history_id=entry.id, superseded_by_id=superseding.entry.id,
                                field=field, old_value=old, new_value=value, reason=reason.strip(), by=user.username,
                                at=clock.now())
