@@ -19,13 +19,14 @@ Choices on top of the library:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from workflow_app.engine.runtime import EngineError, EngineInstance
+from workflow_app.engine.task_ids import next_id
 
 HERE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 
@@ -157,9 +158,10 @@ def _forget_waiting(workflow, dropped: list) -> None:
 
 
 def _renew_id(task) -> None:
-    """Give the reopened task a new id (its old id names the completed task in the application's records)."""
+    """Give the reopened task a new id (its old id names the completed task in the application's records): the
+    next id of the instance's source, never one it issued before."""
     tasks = task.workflow.tasks
-    old, new = task.id, uuid4()
+    old, new = task.id, next_id(task.workflow)
     tasks.pop(old, None)
     task.id = new
     tasks[new] = task

@@ -26,6 +26,7 @@ from workflow_app.engine.forms import FormSpec
 from workflow_app.engine.parsing import ProcessBundle
 from workflow_app.engine.scripting import make_script_engine
 from workflow_app.engine.serialization import dumps_workflow, loads_workflow
+from workflow_app.engine.task_ids import new_workflow
 
 # A loop of automatic steps (e.g. a timer cycle that is always due) must not hang a request.
 MAX_ENGINE_ROUNDS = 200
@@ -86,7 +87,7 @@ class EngineInstance:
     @classmethod
     def new(cls, bundle: ProcessBundle, functions: dict[str, Callable]) -> "EngineInstance":
         """A fresh instance; call :meth:`begin` with the start-form data to run it up to its first wait."""
-        return cls(bundle, BpmnWorkflow(bundle.spec, bundle.subprocess_specs), functions)
+        return cls(bundle, new_workflow(bundle.spec, bundle.subprocess_specs), functions)
 
     def begin(self, data: dict[str, Any]) -> None:
         for task in self._wf.get_tasks(state=TaskState.READY):

@@ -8,6 +8,15 @@ process, see services/deployments.bundle_for) when the state is loaded.
 States written before that (``spec`` inside the JSON) still load with their own embedded spec;
 :func:`strip_spec` turns one into the compact form (the data migration ``d15a1f0c3b77`` does so for every
 stored instance).
+
+Task ids (``STATE_FORMAT`` 2). An instance's tasks take their ids from a per-instance source (see task_ids.py): the
+k-th id is derived from a random seed and k. The state stores the source (``task_ids``: seed and count) and, in
+the fields that name tasks (each task's ``id``, ``parent`` and ``children``; each workflow's ``root`` and
+``last_task``; a subprocess's ``parent_task_id``), the integer k instead of the id; an id the source did not make
+(a task of a state written before) stays a UUID string there. ``tasks`` and ``subprocesses`` are lists (their
+keys were the tasks' ``id`` and ``parent_task_id``). Nothing else is rewritten: an id inside task data stays the
+string it is. A format-1 state (no ``task_ids``) loads as it did and gets a fresh source, so the tasks it creates
+from then on are stored compactly.
 """
 from __future__ import annotations
 
@@ -22,9 +31,12 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.camunda.serializer import DEFAULT_CONFIG
 
+from workflow_app.engine.task_ids import TaskIds
+
 # Marks a state that holds no spec; its value names the layout, should it ever change again.
 STATE_FORMAT_KEY = "instance_state"
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 1: tasks and subprocesses keyed by id, every id a UUID string; 2: see "Task ids" above
+TASK_IDS_KEY = "task_ids"
 # A stored state is this prefix and the base64 of the zlib-compressed JSON: a task tree is mostly repeated keys
 # and ids, and compresses about 6:1 (a two-party instance at Stage 1: 15 KB of JSON, under 3 KB stored) on
 # every database alike. A state without the prefix is plain JSON (written before compression).
@@ -39,7 +51,7 @@ class _InstanceOnlyConverter(BpmnWorkflowConverter):
         dct = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
-        dct[STATE_FORMAT_KEY] = STATE_FORMAT
+        _number_task_ids(dct, workflow)
         return dct
 
     def from_dict(self, dct: dict[str, Any], spec=None, subprocess_specs=None) -> BpmnWorkflow:
@@ -95,8 +107,88 @@ def loads_workflow(state: str, spec=None, subprocess_specs=None) -> BpmnWorkflow
     """A workflow from its stored state; ``spec`` and ``subprocess_specs`` (the deployment's parsed diagram)
     are required for a state without an embedded spec and ignored for one with it."""
     dct = json.loads(state_json(state))
+    source = _expand_task_ids(dct)
     _serializer.migrate(dct)
-    return _serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow = _serializer.from_dict(dct, spec=spec, subprocess_specs=subprocess_specs)
+    workflow._task_ids = source
+    return workflow
+
+
+def _number_task_ids(dct: dict[str, Any], workflow: BpmnWorkflow) -> None:
+    """Format 2 (see "Task ids" above), in place: the ids the workflow's source made become their numbers."""
+    source = getattr(workflow, "_task_ids", None)
+    numbers: dict[str, int] = {}
+    if source is not None:
+        issued = source.numbers
+        for wf in (workflow, *workflow.subprocesses.values()):
+            for task_id in wf.tasks:
+                k = issued.get(task_id.int)
+                if k is not None:
+                    numbers[str(task_id)] = k
+        dct[TASK_IDS_KEY] = source.as_dict()
+    _number_workflow(dct, numbers)
+    subprocesses = []
+    for key, sub in dct["subprocesses"].items():
+        if key != sub["parent_task_id"]:
+            raise ValueError(f"Subprocess {key} names another parent task ({sub['parent_task_id']})")
+        _number_workflow(sub, numbers)
+        sub["parent_task_id"] = numbers.get(key, key)
+        subprocesses.append(sub)
+    dct["subprocesses"] = subprocesses
+    dct[STATE_FORMAT_KEY] = STATE_FORMAT
+
+
+def _number_workflow(dct: dict[str, Any], numbers: dict[str, int]) -> None:
+    get = numbers.get
+    tasks = []
+    for task in dct["tasks"].values():
+        task["id"] = get(task["id"], task["id"])
+        if task["parent"] is not None:
+            task["parent"] = get(task["parent"], task["parent"])
+        task["children"] = [get(child, child) for child in task["children"]]
+        tasks.append(task)
+    dct["tasks"] = tasks
+    dct["root"] = get(dct["root"], dct["root"])
+    if dct["last_task"] is not None:
+        dct["last_task"] = get(dct["last_task"], dct["last_task"])
+
+
+def _expand_task_ids(dct: dict[str, Any]) -> TaskIds:
+    """The reverse of :func:`_number_task_ids`, in place, on a stored state of any format; returns its task id
+    source (a fresh one for a state written without)."""
+    if dct.pop(STATE_FORMAT_KEY, None) != 2:
+        return TaskIds()  # format 1 (or an embedded spec): ids are UUID strings, tasks keyed by id
+    stored = dct.pop(TASK_IDS_KEY, None)
+    source = TaskIds.from_dict(stored) if stored is not None else TaskIds()
+    # Every task a state names is one of its tasks: their numbers are all among the tasks' own ids.
+    texts: dict[int, str] = {}
+    if stored is not None:
+        text_for = source.text_for
+        for wf in (dct, *dct["subprocesses"]):
+            for task in wf["tasks"]:
+                if task["id"].__class__ is int:
+                    texts[task["id"]] = text_for(task["id"])
+    elif any(task["id"].__class__ is int for wf in (dct, *dct["subprocesses"]) for task in wf["tasks"]):
+        raise ValueError("This state numbers its tasks but holds no task id source")
+    get = texts.get  # ints become their ids' text; a UUID string is no key, so it stays as it is
+    for wf in (dct, *dct["subprocesses"]):
+        tasks = {}
+        for task in wf["tasks"]:
+            task_id = task["id"] = get(task["id"], task["id"])
+            if task["parent"] is not None:
+                task["parent"] = get(task["parent"], task["parent"])
+            task["children"] = [get(child, child) for child in task["children"]]
+            tasks[task_id] = task
+        wf["tasks"] = tasks
+        wf["root"] = get(wf["root"], wf["root"])
+        if wf["last_task"] is not None:
+            wf["last_task"] = get(wf["last_task"], wf["last_task"])
+    subprocesses = {}
+    for sub in dct["subprocesses"]:
+        key = sub["parent_task_id"] = get(sub["parent_task_id"], sub["parent_task_id"])
+        subprocesses[key] = sub
+    dct["subprocesses"] = subprocesses
+    return source
 
 
 def has_embedded_spec(state: str) -> bool:
