@@ -87,6 +87,9 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per gunicorn worker (more than 1: the gthread worker, whose threads overlap "
+                             "one request's database waits with another's work)")
     parser.add_argument("--kill-worker", action="store_true")
     args = parser.parse_args()
     env = {**os.environ, "DATABASE_URL": args.database, "WORKFLOW_SECRET_KEY": "load", "WORKFLOW_SMTP_PORT": "1"}
@@ -99,8 +102,9 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="wf-load-"))
     web_log, worker_log = open(logs / "web.log", "w"), open(logs / "worker.log", "w")
     print(f"server logs in {logs}")
-    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind",
-                            f"127.0.0.1:{port}", "workflow_app:create_app()"], cwd=ROOT, env=env,
+    web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", str(args.workers),
+                            "--threads", str(args.threads), "--bind", f"127.0.0.1:{port}", "workflow_app:create_app()"],
+                           cwd=ROOT, env=env,
                            stdout=web_log, stderr=subprocess.STDOUT, text=True)
     worker = subprocess.Popen([*FLASK, "timers", "worker", "--interval", "2"], cwd=ROOT, env=env,
                               stdout=worker_log, stderr=subprocess.STDOUT)
@@ -156,7 +160,7 @@ def main() -> None:
             thread.join()
         elapsed = time.monotonic() - began
         ordered = sorted(x for samples in latencies.values() for x in samples)
-        print(f"users {args.users}, web workers {args.workers}, {elapsed:.0f}s")
+        print(f"users {args.users}, web workers {args.workers} x {args.threads} thread(s), {elapsed:.0f}s")
         print(f"requests {len(ordered)}  throughput {len(ordered) / elapsed:.1f} req/s  "
               f"p50 {statistics.median(ordered):.1f} ms  p95 {ordered[int(len(ordered) * 0.95) - 1]:.1f} ms  "
               f"errors {len(errors)}  connections cut by the kill {len(dropped)}")

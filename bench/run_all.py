@@ -49,6 +49,7 @@ from workflow_app import create_app  # noqa: E402
 from workflow_app.cli import deploy_repository_diagrams  # noqa: E402
 from workflow_app.engine.scripting import make_script_engine  # noqa: E402
 from workflow_app.engine.serialization import dumps_workflow, loads_workflow  # noqa: E402
+from workflow_app.engine.task_ids import new_workflow  # noqa: E402
 from workflow_app.extensions import db  # noqa: E402
 from workflow_app.persistence.models import HistoryEntry, ProcessInstance  # noqa: E402
 from workflow_app.services import deployments, instances, people, timers  # noqa: E402
@@ -94,7 +95,7 @@ class Floor:
 
     def start(self, data: dict, expect: list[str]) -> float:
         def once():
-            workflow = BpmnWorkflow(self.bundle.spec, self.bundle.subprocess_specs)
+            workflow = new_workflow(self.bundle.spec, self.bundle.subprocess_specs)  # as the app makes one
             workflow.script_engine = self.script_engine
             for task in workflow.get_tasks(state=TaskState.READY):
                 task.set_data(**data)
