@@ -174,8 +174,10 @@ class ProcessInstance(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     deployment_id: Mapped[int] = mapped_column(ForeignKey("deployments.id"), index=True)
-    protocol_key: Mapped[str] = mapped_column(String(200), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # running resolved closed cancelled error
+    # protocol_key and status lead the composite indexes above (every query on them uses one of those): no index
+    # of their own, which each change of an escalation would have to keep up to date as well
+    protocol_key: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))  # running resolved closed cancelled error
     case_reference: Mapped[str | None] = mapped_column(String(200), index=True)
     current_stage: Mapped[str | None] = mapped_column(String(300))
     # Title of the furthest stage task this instance has reached (tasks with a `stage` property).
@@ -217,8 +219,7 @@ class TaskRecord(db.Model):
     """A user task as people see it: ready in an inbox, then completed or cancelled."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_state_role", "state", "role"),
-                      # the "available" inbox: ready, unassigned tasks of my roles (role_key, so no lower() defeats
+    __table_args__ = (# the "available" inbox: ready, unassigned tasks of my roles (role_key, so no lower() defeats
                       # the index; assigned_to_id last, so the unassigned ones are found without reading the
                       # assigned ones, which at scale are nearly all of a role's ready tasks)
                       Index("ix_tasks_state_role_key_assigned", "state", "role_key", "assigned_to_id"),
@@ -232,7 +233,9 @@ class TaskRecord(db.Model):
                       Index("ix_tasks_instance_state_due", "instance_id", "state", "due_at"))
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the engine's task id
-    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    # instance_id and assigned_to_id lead ix_tasks_instance_state_due and ix_tasks_assigned_state: no index of
+    # their own (a task's state change rewrites every index of its row)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"))
     element_id: Mapped[str] = mapped_column(String(200))
     title: Mapped[str] = mapped_column(String(300))
     role: Mapped[str | None] = mapped_column(String(200))
@@ -249,7 +252,7 @@ class TaskRecord(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
-    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True, index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
 
     # Two-party tasks: which side of the dispute, that side's agency, the rung of its ladder (stage and level),
     # and, for someone without an account, the e-mail contact the task was sent to.
