@@ -74,3 +74,19 @@ def stage1_tasks(instance) -> tuple[object, object]:
     """(raising side's, other side's) ready Stage 1 task records of an instance."""
     ready = {t.element_id: t for t in instance.tasks if t.state == "ready"}
     return ready["stage1_discussion"], ready["stage1_acknowledge"]
+
+
+def ensure_postgres_database(url: str) -> bool:
+    """Create the bench database on the server when missing; False when no PostgreSQL answers."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+    parsed = make_url(url)
+    try:
+        with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname="postgres",
+                             autocommit=True, connect_timeout=3) as connection:
+            exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone()
+            if not exists:
+                connection.execute(f'CREATE DATABASE "{parsed.database}"')
+        return True
+    except psycopg.OperationalError:
+        return False

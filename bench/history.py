@@ -46,7 +46,7 @@ from workflow_app.services import instances, people, report_facts  # noqa: E402
 from workflow_app.services.deployments import bundle_for, latest_deployment  # noqa: E402
 
 from common import (FAST_HASHING, OTHER_AGENCY, PASSWORD, PROTOCOL, RAISER, START, bench_people,  # noqa: E402
-                    other_form, raising_form)
+                    ensure_postgres_database, other_form, raising_form)
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)  # a Tuesday: templates start here, one a week apart
 STATUSES = ("resolved", "running", "cancelled")
@@ -184,7 +184,8 @@ def build(count: int) -> tuple[object, dict, dict]:
     templates and the element names of the protocol."""
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp(prefix='wf-history-')}/history.db"
     if url.startswith("postgresql"):
-        ensure_postgres_database(url)
+        if not ensure_postgres_database(url):
+            raise SystemExit(f"PostgreSQL at {url.split('@')[-1]} does not answer")
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TIMER_SWEEP_SECONDS": 0, "SECRET_KEY": "bench",
                       "WTF_CSRF_ENABLED": False, **FAST_HASHING})
     with app.app_context():
@@ -249,17 +250,6 @@ def measure_scale(count: int, runs: int) -> dict[str, float]:
         db.session.remove()
         db.engine.dispose()
     return figures
-
-
-def ensure_postgres_database(url: str) -> None:
-    """Create the benchmark's own database on the server when it is missing (its tables are rebuilt per scale)."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-    parsed = make_url(url)
-    with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, password=parsed.password,
-                         dbname="postgres", autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone():
-            connection.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
 def main() -> None:

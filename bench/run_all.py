@@ -58,7 +58,7 @@ from workflow_app.services.expressions import diagram_functions  # noqa: E402
 from workflow_app.services.form_validation import validate_submission  # noqa: E402
 
 from common import (FAST_HASHING, OTHER_PROFESSIONAL, PASSWORD, PROTOCOL, RAISER, STAGE2_HOLDERS,  # noqa: E402
-                    START, bench_people, other_form, raising_form)
+                    START, bench_people, ensure_postgres_database, other_form, raising_form)
 
 RAISING_DATA, OTHER_DATA = raising_form("unresolved"), other_form("resolved")
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)  # a Tuesday; Stage 1 deadlines fall on Thursday
@@ -118,22 +118,6 @@ class Floor:
             workflow.refresh_timers()
             self._finish(workflow, expect)
         return ms(once)
-
-
-def ensure_postgres_database(url: str) -> bool:
-    """Create the bench database on the server when missing; False when no PostgreSQL answers."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-    parsed = make_url(url)
-    try:
-        with psycopg.connect(host=parsed.host, port=parsed.port or 5432, user=parsed.username, dbname="postgres",
-                             autocommit=True, connect_timeout=3) as connection:
-            exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone()
-            if not exists:
-                connection.execute(f'CREATE DATABASE "{parsed.database}"')
-        return True
-    except psycopg.OperationalError:
-        return False
 
 
 def measure(url: str, count: int, repeat: int) -> tuple[list[tuple[str, float, float | None]], dict]:
