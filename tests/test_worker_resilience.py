@@ -362,8 +362,11 @@ def test_worker_survives_a_postgresql_restart_and_sends_the_mail(app_factory, sm
             time.sleep(0.1)  # waiting for a subprocess, not timing behaviour
         db.session.expire_all()
         assert db.session.get(OutboxMessage, message_id).status == "sent"
+        # The worker says it recovered once the round that sent the mail is over, just after that commit.
+        while "worker recovered after" not in log_path.read_text() and time.monotonic() - recovered < 60:
+            time.sleep(0.1)  # waiting for a subprocess, not timing behaviour
         output = log_path.read_text()
-        assert "worker round failed" in output and "worker recovered after" in output
+        assert "worker round failed" in output and "worker recovered after" in output, output[-3000:]
     finally:
         if stopped:
             _pg_ctl(cluster, "start")
