@@ -160,6 +160,13 @@ def test_api_needs_a_token_and_tokens_can_be_revoked(app, api, staff):
     assert response.status_code == 401 and "error" in response.get_json()
 
 
+def test_a_token_brings_every_role_of_its_holder(app, api, staff):
+    """The token check loads the person and their roles in one query (one row per role): none may be lost."""
+    make_user("many.hats", roles=["Line Manager", "Professional", "Senior Manager"], agency=SCHOOL)
+    me = api.request("GET", "/api/me", user="many.hats")
+    assert sorted(me["roles"]) == ["Line Manager", "Professional", "Senior Manager"]
+
+
 def test_a_signed_in_browser_session_cannot_drive_the_api(app, staff):
     client = app.test_client()
     client.post("/login", data={"username": "jo.reed", "password": PASSWORD})
