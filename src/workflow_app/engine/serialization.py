@@ -139,18 +139,22 @@ def _number_task_ids(dct: dict[str, Any], workflow: BpmnWorkflow) -> None:
 
 
 def _number_workflow(dct: dict[str, Any], numbers: dict[str, int]) -> None:
-    get = numbers.get
-    tasks = []
-    for task in dct["tasks"].values():
+    tasks = list(dct["tasks"].values())
+    _rename_task_refs(dct, tasks, numbers.get)
+    dct["tasks"] = tasks
+
+
+def _rename_task_refs(wf: dict[str, Any], tasks: list[dict[str, Any]], get) -> None:
+    """In place: every field that names a task (each task's id, parent and children; the workflow's root and last
+    task) through ``get(value, default)``, which leaves a value it does not know as it is."""
+    for task in tasks:
         task["id"] = get(task["id"], task["id"])
         if task["parent"] is not None:
             task["parent"] = get(task["parent"], task["parent"])
         task["children"] = [get(child, child) for child in task["children"]]
-        tasks.append(task)
-    dct["tasks"] = tasks
-    dct["root"] = get(dct["root"], dct["root"])
-    if dct["last_task"] is not None:
-        dct["last_task"] = get(dct["last_task"], dct["last_task"])
+    wf["root"] = get(wf["root"], wf["root"])
+    if wf["last_task"] is not None:
+        wf["last_task"] = get(wf["last_task"], wf["last_task"])
 
 
 def _expand_task_ids(dct: dict[str, Any]) -> TaskIds:
@@ -172,17 +176,8 @@ def _expand_task_ids(dct: dict[str, Any]) -> TaskIds:
         raise ValueError("This state numbers its tasks but holds no task id source")
     get = texts.get  # ints become their ids' text; a UUID string is no key, so it stays as it is
     for wf in (dct, *dct["subprocesses"]):
-        tasks = {}
-        for task in wf["tasks"]:
-            task_id = task["id"] = get(task["id"], task["id"])
-            if task["parent"] is not None:
-                task["parent"] = get(task["parent"], task["parent"])
-            task["children"] = [get(child, child) for child in task["children"]]
-            tasks[task_id] = task
-        wf["tasks"] = tasks
-        wf["root"] = get(wf["root"], wf["root"])
-        if wf["last_task"] is not None:
-            wf["last_task"] = get(wf["last_task"], wf["last_task"])
+        _rename_task_refs(wf, wf["tasks"], get)
+        wf["tasks"] = {task["id"]: task for task in wf["tasks"]}
     subprocesses = {}
     for sub in dct["subprocesses"]:
         key = sub["parent_task_id"] = get(sub["parent_task_id"], sub["parent_task_id"])
